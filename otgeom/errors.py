@@ -1,0 +1,73 @@
+"""Exception types and ``check_*`` guards.
+
+Every error otgeom raises on bad input is one of these, and its message names
+what is wrong: the family, the parameter (with index), the state, the
+expression, and where possible how to fix it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OtgeomError",
+    "FamilyError",
+    "ParameterError",
+    "PolicyError",
+    "RegularityError",
+    "ExpressionError",
+    "check_finite",
+]
+
+
+class OtgeomError(Exception):
+    """Base class of every error raised by otgeom on bad input or failed assumptions."""
+
+
+class FamilyError(OtgeomError, ValueError):
+    """A family definition is not a valid MDP (kernel rows, negative probabilities, shapes)."""
+
+
+class ParameterError(OtgeomError, ValueError):
+    """A parameter is unknown, malformed, non-finite or outside its domain."""
+
+
+class PolicyError(OtgeomError, ValueError):
+    """A policy or tangent vector has the wrong shape or is not valid (e.g. covariance not SPD)."""
+
+
+class RegularityError(OtgeomError, ArithmeticError):
+    """A regularity assumption (R1-R4 of THEORY.md) fails: reducible chain, rho(s) = 0, ...
+
+    ``diagnosis`` carries the machine-readable facts (closed classes, state, value).
+    """
+
+    def __init__(self, message: str, diagnosis: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.diagnosis = dict(diagnosis or {})
+
+
+class ExpressionError(OtgeomError, ValueError):
+    """An expression is outside the class a symbolic pass handles (the message names the sub-expression)."""
+
+
+def check_finite(x: Any, name: str, owner: str = "") -> np.ndarray:
+    """Return ``x`` as a float64 array, raising :class:`ParameterError` naming the first non-finite entry."""
+    arr = np.asarray(x, dtype=float)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"{name}{list(idx) if idx else ''}"
+        prefix = f"{owner}: " if owner else ""
+        val = arr[idx] if idx else float(arr)
+        raise ParameterError(f"{prefix}{where} = {val} is not finite")
+    return arr
+
+
+def _is_finite_number(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,190 @@
+"""A derivation is data: named sympy definitions in dependency order plus named outputs.
+
+Long formulas are never expanded into walls of symbols: intermediate quantities
+(transition probabilities, spanning-tree sums, the Poisson solution) are named
+definitions, exactly as in a hand derivation.  Evaluation feeds the definitions
+to ``lambdify`` as its common-subexpression list, so the straight-line program
+is what runs.  Derivatives are taken in forward mode *through* the named
+definitions (:meth:`DerivationBuilder.diff`), which adds named derivative
+definitions instead of differentiating an expanded expression.
+
+Backends: ``numpy`` (float64), ``mpmath`` (set ``mpmath.mp.dps``), ``exact``
+(sympy Rationals, for rational-level identities).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["Derivation", "DerivationBuilder"]
+
+
+def _flatten(value: Any) -> list[sp.Expr]:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flatten(v)]
+    if isinstance(value, sp.MatrixBase):
+        return list(value)
+    return [sp.sympify(value)]
+
+
+def _unflatten(template: Any, it) -> Any:
+    if isinstance(template, (list, tuple)):
+        return [_unflatten(v, it) for v in template]
+    if isinstance(template, sp.MatrixBase):
+        return np.array([next(it) for _ in range(len(template))], dtype=object).reshape(template.shape).tolist()
+    return next(it)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Immutable record of a derivation.
+
+    Attributes
+    ----------
+    name : str
+    inputs : tuple of Symbol
+        Argument order of every evaluator.
+    definitions : tuple of (Symbol, Expr)
+        In dependency order; each expression uses inputs and earlier definitions only.
+    outputs : mapping of str to Expr or nested lists of Expr
+    """
+
+    name: str
+    inputs: tuple
+    definitions: tuple
+    outputs: Mapping[str, Any]
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def defs(self) -> dict[sp.Symbol, sp.Expr]:
+        return dict(self.definitions)
+
+    @cached_property
+    def digest(self) -> str:
+        """Content hash (sha256 of the canonical text of definitions and outputs)."""
+        h = hashlib.sha256()
+        for s, e in self.definitions:
+            h.update(f"{s}={sp.srepr(e)};".encode())
+        for k in sorted(self.outputs):
+            h.update(f"{k}:{[sp.srepr(x) for x in _flatten(self.outputs[k])]};".encode())
+        return h.hexdigest()[:16]
+
+    def needed(self, exprs: Sequence[sp.Expr]) -> list[tuple[sp.Symbol, sp.Expr]]:
+        """The definitions the given expressions depend on, in dependency order."""
+        defs = self.defs
+        need: set = set()
+        stack = [s for e in exprs for s in e.free_symbols if s in defs]
+        while stack:
+            s = stack.pop()
+            if s in need:
+                continue
+            need.add(s)
+            stack.extend(x for x in defs[s].free_symbols if x in defs and x not in need)
+        return [(s, e) for s, e in self.definitions if s in need]
+
+    def size(self, names: Sequence[str] | None = None) -> int:
+        """Operation count of the outputs plus every definition they need (what evaluation costs)."""
+        exprs = [x for k in (names or self.outputs) for x in _flatten(self.outputs[k])]
+        return int(sum(sp.count_ops(e) for _, e in self.needed(exprs)) + sum(sp.count_ops(e) for e in exprs))
+
+    def evaluator(self, names: Sequence[str] | None = None, backend: str = "numpy") -> Callable[..., dict[str, Any]]:
+        """Compile the outputs ``names`` into ``f(*inputs) -> {name: value}`` (cached per names/backend)."""
+        names = tuple(names or self.outputs)
+        key = (names, backend)
+        if key not in self._cache:
+            templates = [self.outputs[k] for k in names]
+            flat = [x for t in templates for x in _flatten(t)]
+            cses = self.needed(flat)
+            modules = {"numpy": "numpy", "mpmath": "mpmath"}[backend]
+            fn = sp.lambdify(self.inputs, flat, modules=modules, cse=lambda exprs: (cses, exprs))
+
+            def run(*args: Any) -> dict[str, Any]:
+                it = iter(fn(*args))
+                return {k: _unflatten(t, it) for k, t in zip(names, templates)}
+
+            self._cache[key] = run
+        return self._cache[key]
+
+    def evaluate_exact(self, values: Mapping[sp.Symbol, sp.Expr], names: Sequence[str] | None = None) -> dict[str, Any]:
+        """Evaluate with exact sympy arithmetic (values are Rationals): for rational-level identities."""
+        names = tuple(names or self.outputs)
+        flat = [x for k in names for x in _flatten(self.outputs[k])]
+        env = {s: sp.sympify(v) for s, v in values.items()}
+        for s, e in self.needed(flat):
+            env[s] = e.xreplace(env)
+        it = iter([x.xreplace(env) for x in flat])
+        return {k: _unflatten(self.outputs[k], it) for k in names}
+
+    def explicit(self, expr: sp.Expr) -> sp.Expr:
+        """Substitute every definition back (beware: can be large)."""
+        for s, e in reversed(self.needed([expr])):
+            expr = expr.xreplace({s: e})
+        return expr
+
+    def builder(self) -> "DerivationBuilder":
+        """A builder preloaded with this derivation, to extend it (e.g. with derivatives)."""
+        b = DerivationBuilder(self.inputs)
+        for s, e in self.definitions:
+            b._add(s, e)
+        return b
+
+
+class DerivationBuilder:
+    """Mutable helper that collects definitions; :meth:`build` freezes them into a :class:`Derivation`."""
+
+    def __init__(self, inputs: Sequence[sp.Symbol]):
+        self.inputs = tuple(inputs)
+        self._defs: list[tuple[sp.Symbol, sp.Expr]] = []
+        self._map: dict[sp.Symbol, sp.Expr] = {}
+        self._deps: dict[sp.Symbol, frozenset] = {}
+        self._dmemo: dict[tuple, sp.Expr] = {}
+
+    def _add(self, sym: sp.Symbol, expr: sp.Expr) -> sp.Symbol:
+        if sym in self._map or sym in self.inputs:
+            raise ValueError(f"definition name {sym} is used twice")
+        deps = set()
+        for x in expr.free_symbols:
+            if x in self._map:
+                deps |= self._deps[x]
+            else:
+                deps.add(x)
+        self._defs.append((sym, expr))
+        self._map[sym] = expr
+        self._deps[sym] = frozenset(deps)
+        return sym
+
+    def define(self, name: str, expr: sp.Expr, **assumptions: bool) -> sp.Symbol:
+        """Name ``expr``; return the symbol standing for it (constants are returned as they are)."""
+        expr = sp.sympify(expr)
+        if expr.is_number:
+            return expr
+        return self._add(sp.Symbol(name, **assumptions), expr)
+
+    def depends_on(self, expr: sp.Expr, x: sp.Symbol) -> bool:
+        return any((s == x) or (s in self._deps and x in self._deps[s]) for s in expr.free_symbols)
+
+    def diff(self, expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
+        """Total derivative of ``expr`` with respect to input ``x``, through the named definitions."""
+        expr = sp.sympify(expr)
+        total = sp.diff(expr, x) if x in expr.free_symbols else sp.Integer(0)
+        for u in expr.free_symbols:
+            if u in self._map and x in self._deps[u]:
+                du = self._diff_def(u, x)
+                if du != 0:
+                    total += sp.diff(expr, u) * du
+        return total
+
+    def _diff_def(self, u: sp.Symbol, x: sp.Symbol) -> sp.Expr:
+        key = (u, x)
+        if key not in self._dmemo:
+            de = self.diff(self._map[u], x)
+            self._dmemo[key] = self.define(f"d{u}_d{x}", de) if de != 0 else sp.Integer(0)
+        return self._dmemo[key]
+
+    def build(self, name: str, outputs: Mapping[str, Any]) -> Derivation:
+        return Derivation(name, self.inputs, tuple(self._defs), dict(outputs))
