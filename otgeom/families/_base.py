@@ -375,6 +375,11 @@ class Family:
                     out.append(x)
         return out
 
+    def parameter_values(self) -> list[sp.Rational]:
+        """Exact values aligned with :meth:`parameter_symbols`."""
+        sub = self.parameter_substitution()
+        return [sub[x] for x in self.parameter_symbols()]
+
     def parameters_json(self) -> dict[str, Any]:
         """Structure and parameter values as JSON-ready data (floats)."""
         out: dict[str, Any] = dict(self.structure)

@@ -32,7 +32,7 @@ from functools import lru_cache
 import sympy as sp
 
 from otgeom.symbolic.derivation import Derivation, DerivationBuilder
-from otgeom.symbolic.expectation import gaussian_expectation
+from otgeom.symbolic.expectation import GaussianExpectation
 from otgeom.symbolic.trees import in_forests
 
 __all__ = ["markov_chain", "gaussian_chain", "gaussian_coordinates", "transition_symbol", "cost_symbol"]
@@ -150,13 +150,13 @@ def gaussian_chain(family) -> Derivation:
     a = family.action
     means, covs, coords = gaussian_coordinates(n, d)
     b = DerivationBuilder(family.parameter_symbols() + coords)
+    E = [GaussianExpectation(a, means[u], covs[u], b.define, f"g{u}") for u in range(n)]
     P = {}
     for u in range(n):
         for v in range(n):
             if u != v:
-                P[(u, v)] = b.define(f"P_{u}_{v}", gaussian_expectation(family.kernel[u][v], a, means[u], covs[u]),
-                                     nonnegative=True)
-    r = [b.define(f"r_{u}", gaussian_expectation(family.cost[u], a, means[u], covs[u]), real=True) for u in range(n)]
+                P[(u, v)] = b.define(f"P_{u}_{v}", E[u](family.kernel[u][v]), nonnegative=True)
+    r = [b.define(f"r_{u}", E[u](family.cost[u]), real=True) for u in range(n)]
     out = _chain_into(b, n, P, r)
     Pfull = [[P[(u, v)] if u != v else 1 - sum(P[(u, w)] for w in range(n) if w != u) for v in range(n)]
              for u in range(n)]

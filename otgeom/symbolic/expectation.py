@@ -26,11 +26,63 @@ import sympy as sp
 
 from otgeom.errors import ExpressionError
 
-__all__ = ["gaussian_expectation", "polynomial_gaussian_mean"]
+__all__ = ["GaussianExpectation", "gaussian_expectation", "polynomial_gaussian_mean"]
+
+
+class GaussianExpectation:
+    """:math:`f \mapsto \mathbb E_{a\sim\mathcal N(m,\Sigma)}[f(a)]` for one Gaussian.
+
+    With ``define`` (a :meth:`DerivationBuilder.define`), the completed-square
+    quantities (weight, shifted mean, shifted covariance) of every distinct
+    exponent are named once and reused, so moments of every expectation refer to
+    short symbols instead of repeating rational functions of :math:`\Sigma`.
+    """
+
+    def __init__(self, a: Sequence[sp.Symbol], mean: Sequence[sp.Expr], cov: sp.Matrix,
+                 define=None, prefix: str = "g"):
+        self.a = tuple(a)
+        self.mean = tuple(sp.sympify(x) for x in mean)
+        self.cov = sp.ImmutableMatrix(cov)
+        d = len(self.a)
+        if self.cov.shape != (d, d) or len(self.mean) != d:
+            raise ExpressionError(f"gaussian_expectation: mean has {len(self.mean)} entries and cov shape "
+                                  f"{self.cov.shape}, expected {d} and ({d}, {d})")
+        self.define, self.prefix = define, prefix
+        self._squares: dict[sp.Expr, tuple] = {}
+
+    def _square(self, expo: sp.Expr) -> tuple:
+        if expo not in self._squares:
+            scale, mu, cov2 = _complete_square(expo, self.a, self.mean, self.cov)
+            if self.define is not None and expo != 0:
+                k, d, df = len(self._squares), len(self.a), self.define
+                scale = df(f"{self.prefix}_w{k}", scale)
+                mu = tuple(df(f"{self.prefix}_mu{k}_{i}", mu[i]) for i in range(d))
+                named = {}
+                for i in range(d):
+                    for j in range(i, d):
+                        named[(i, j)] = named[(j, i)] = df(f"{self.prefix}_C{k}_{i}_{j}", cov2[i, j])
+                cov2 = sp.ImmutableMatrix(d, d, lambda i, j: named[(i, j)])
+            self._squares[expo] = (scale, mu, cov2)
+        return self._squares[expo]
+
+    def __call__(self, expr: sp.Expr) -> sp.Expr:
+        a = self.a
+        aset = frozenset(a)
+        groups: dict[sp.Expr, dict[tuple, sp.Expr]] = {}
+        for coeff, apart in _terms(sp.sympify(expr), aset):
+            expo, mono = _split_apart(apart, a, aset)
+            bucket = groups.setdefault(expo, {})
+            bucket[mono] = bucket.get(mono, sp.Integer(0)) + coeff
+        total = sp.Integer(0)
+        for expo, bucket in groups.items():
+            scale, mu, cov2 = self._square(expo)
+            inner = sp.Add(*[c * _monomial_mean(mono, a, mu, cov2) for mono, c in bucket.items() if c != 0])
+            total += scale * inner
+        return total
 
 
 def gaussian_expectation(expr: sp.Expr, a: Sequence[sp.Symbol], mean: Sequence[sp.Expr], cov: sp.Matrix) -> sp.Expr:
-    """:math:`\\mathbb E_{a\\sim\\mathcal N(m,\\Sigma)}[\\mathrm{expr}(a)]` in closed form.
+    """:math:`\mathbb E_{a\sim\mathcal N(m,\Sigma)}[\mathrm{expr}(a)]` in closed form (no named intermediates).
 
     Parameters
     ----------
@@ -40,41 +92,60 @@ def gaussian_expectation(expr: sp.Expr, a: Sequence[sp.Symbol], mean: Sequence[s
     mean : sequence of Expr, shape=[d]
     cov : sympy.Matrix, shape=[d, d], symmetric
     """
-    a = tuple(a)
-    mean = tuple(sp.sympify(x) for x in mean)
-    cov = sp.ImmutableMatrix(cov)
-    if cov.shape != (len(a), len(a)) or len(mean) != len(a):
-        raise ExpressionError(f"gaussian_expectation: mean has {len(mean)} entries and cov shape {cov.shape}, "
-                              f"expected {len(a)} and ({len(a)}, {len(a)})")
-    expr = sp.expand(sp.sympify(expr), power_exp=False, log=False)
-    groups: dict[sp.Expr, sp.Expr] = {}
-    for term in sp.Add.make_args(expr):
-        coeff, poly, expo = _split_term(term, a)
-        groups[expo] = groups.get(expo, sp.Integer(0)) + coeff * poly
-    total = sp.Integer(0)
-    for expo, poly in groups.items():
-        scale, mu, cov2 = _complete_square(expo, a, mean, cov)
-        total += scale * polynomial_gaussian_mean(sp.expand(poly), a, mu, cov2)
-    return total
+    return GaussianExpectation(a, mean, cov)(expr)
 
 
-def _split_term(term: sp.Expr, a: tuple[sp.Symbol, ...]) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
-    """term = coeff (free of a) * poly(a) * exp(expo(a))."""
-    coeff, poly, expo = sp.Integer(1), sp.Integer(1), sp.Integer(0)
-    aset = set(a)
-    for f in sp.Mul.make_args(term):
-        if not (f.free_symbols & aset):
-            coeff *= f
-        elif isinstance(f, sp.exp):
+def _terms(expr: sp.Expr, aset: frozenset) -> list[tuple[sp.Expr, sp.Expr]]:
+    """Expand ``expr`` *in a only*: a list of (coefficient free of a, product of a-factors without sums).
+
+    Coefficients (sums of parameters, h values, ...) are never expanded, which keeps
+    expectations of :math:`\nabla_a Q` and :math:`|\nabla_a Q|^2` small.
+    """
+    if not (expr.free_symbols & aset):
+        return [(expr, sp.Integer(1))]
+    if expr.is_Add:
+        return [t for arg in expr.args for t in _terms(arg, aset)]
+    if expr.is_Mul:
+        out = [(sp.Integer(1), sp.Integer(1))]
+        for f in expr.args:
+            fterms = _terms(f, aset)
+            out = [(c1 * c2, p1 * p2) for c1, p1 in out for c2, p2 in fterms]
+        return out
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0 and expr.base.is_Add:
+        base = _terms(expr.base, aset)
+        out = [(sp.Integer(1), sp.Integer(1))]
+        for _ in range(int(expr.exp)):
+            out = [(c1 * c2, p1 * p2) for c1, p1 in out for c2, p2 in base]
+        return out
+    return [(sp.Integer(1), expr)]
+
+
+def _split_apart(apart: sp.Expr, a: tuple, aset: frozenset) -> tuple[sp.Expr, tuple]:
+    """A product of a-factors -> (expanded exponent, monomial exponent tuple)."""
+    expo = sp.Integer(0)
+    mono = [0] * len(a)
+    for f in sp.Mul.make_args(apart):
+        if f == 1:
+            continue
+        if isinstance(f, sp.exp):
             expo += f.args[0]
-        elif f.is_polynomial(*a):
-            poly *= f
+        elif f in aset:
+            mono[a.index(f)] += 1
+        elif f.is_Pow and f.base in aset and f.exp.is_Integer and f.exp > 0:
+            mono[a.index(f.base)] += int(f.exp)
+        elif f.is_Pow and isinstance(f.base, sp.exp) and f.exp.is_Integer:
+            expo += f.exp * f.base.args[0]
         else:
             raise ExpressionError(
-                f"cannot take a closed-form Gaussian expectation of the factor {f} (in term {term}): "
+                f"cannot take a closed-form Gaussian expectation of the factor {f} (in {apart}): "
                 "only polynomial(a) * exp(quadratic(a)) terms are supported"
             )
-    return coeff, poly, sp.expand(expo)
+    return sp.expand(expo), tuple(mono)
+
+
+@lru_cache(maxsize=8192)
+def _monomial_mean(mono: tuple, a: tuple, mu: tuple, cov: sp.ImmutableMatrix) -> sp.Expr:
+    return polynomial_gaussian_mean(sp.Mul(*[x**k for x, k in zip(a, mono)]), a, mu, cov)
 
 
 @lru_cache(maxsize=4096)

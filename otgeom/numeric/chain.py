@@ -1,0 +1,92 @@
+r"""The controlled chain from its definition, on weighted points (THEORY.md section 1).
+
+.. math::
+    P_\pi(s,s') = \sum_i w_{si}\, p(s'\mid s, a_{si}),\qquad r_\pi(s) = \sum_i w_{si}\, c(s, a_{si}),
+
+:math:`\rho` by GTH elimination, :math:`J = \rho^\top r`, and h from one linear solve
+
+.. math::
+    (I - P + \mathbf 1\rho^\top)\, h = r - J\mathbf 1 \quad\Rightarrow\quad (I-P)h = r - J\mathbf 1,\ \rho^\top h = 0,
+
+then :math:`Q(s,a) = c(s,a) + \sum_{s'} p(s'\mid s,a) h(s') - J` evaluated pointwise from the
+family's primitives.  Assumptions checked, not assumed: (R1) irreducibility
+(a reducible chain raises :class:`~otgeom.errors.RegularityError` naming the closed
+classes) and (R2) :math:`\rho(s) > 0` for every s (an underflowed state is named).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve
+
+from otgeom.errors import RegularityError
+from otgeom.numeric.policies import WeightedPoints
+from otgeom.numeric.stationary import Regularity, regularity, stationary_gth
+
+__all__ = ["ChainSolution", "solve_chain", "evaluate_chain", "action_value", "action_value_grad",
+           "action_value_hess", "gradient_field"]
+
+
+@dataclass(frozen=True)
+class ChainSolution:
+    """P shape=[n, n], r shape=[n], rho shape=[n], J float, h shape=[n] (rho . h = 0), regularity."""
+
+    P: np.ndarray
+    r: np.ndarray
+    rho: np.ndarray
+    J: float
+    h: np.ndarray
+    regularity: Regularity
+
+
+def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolution:
+    """rho, J and h of the chain (P, r), with the regularity certificate."""
+    P = np.asarray(P, float)
+    r = np.asarray(r, float)
+    reg = regularity(P)
+    if not reg.irreducible:
+        raise RegularityError(
+            f"{owner}: the controlled chain is reducible (R1 fails): closed classes {reg.closed_classes}; "
+            "the stationary law is not unique",
+            {"closed_classes": reg.closed_classes},
+        )
+    rho = stationary_gth(P)
+    reg = regularity(P, rho)
+    if not reg.min_rho > 0:
+        raise RegularityError(
+            f"{owner}: rho({reg.argmin_rho}) = {reg.min_rho:g} (R2 fails): the metric is degenerate at state "
+            f"{reg.argmin_rho}", {"state": reg.argmin_rho, "rho": reg.min_rho},
+        )
+    J = float(rho @ r)
+    n = P.shape[0]
+    h = solve(np.eye(n) - P + np.outer(np.ones(n), rho), r - J)
+    return ChainSolution(P, r, rho, J, h, reg)
+
+
+def evaluate_chain(prims, wp: WeightedPoints, owner: str = "chain") -> ChainSolution:
+    """The chain of a policy given as weighted points per state (quadrature nodes or particles)."""
+    n = prims.n_states
+    P = np.stack([wp.weights[s] @ prims.kernel(s, wp.points[s]) for s in range(n)])
+    r = np.array([wp.weights[s] @ prims.cost(s, wp.points[s]) for s in range(n)])
+    return solve_chain(P, r, owner)
+
+
+def action_value(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:
+    """Q(s, a) at actions A shape=[N, d] -> shape=[N]."""
+    return prims.cost(s, A) + prims.kernel(s, A) @ sol.h - sol.J
+
+
+def action_value_grad(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:
+    r""":math:`\nabla_a Q(s,a) = \nabla_a c + \sum_{s'} \nabla_a p(s'\mid s,a) h(s')`, shape=[N, d]."""
+    return prims.cost_grad(s, A) + np.einsum("ntd,t->nd", prims.kernel_grad(s, A), sol.h)
+
+
+def action_value_hess(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:
+    """Action Hessian of Q, shape=[N, d, d]."""
+    return prims.cost_hess(s, A) + np.einsum("ntde,t->nde", prims.kernel_hess(s, A), sol.h)
+
+
+def gradient_field(prims, sol: ChainSolution, wp: WeightedPoints) -> np.ndarray:
+    r"""The Wasserstein gradient :math:`\mathrm{grad}\,J(s,a) = \nabla_a Q(s,a)` at every point, shape=[n, N, d]."""
+    return np.stack([action_value_grad(prims, sol, s, wp.points[s]) for s in range(wp.n_states)])

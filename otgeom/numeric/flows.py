@@ -1,0 +1,127 @@
+r"""Gradient flows of J (THEORY.md section 3), integrated with scipy.
+
+* Particles / quantiles (Lagrangian form of :math:`\partial_t\pi_s = \mathrm{div}_a(\pi_s\nabla_a Q_{\pi_t}(s,\cdot))`):
+  every sample moves by :math:`\dot a = -\nabla_a Q_{\pi_t}(s, a)`.
+* Gaussian projection: :math:`\dot m_s = -\mathbb E_{\pi_s}[\nabla_a Q]`,
+  :math:`\dot\Sigma_s = -(H_s\Sigma_s + \Sigma_s H_s)`, :math:`H_s = \mathbb E_{\pi_s}[\nabla_a^2 Q]`
+  (d = 1: :math:`\dot\sigma_s = -\sigma_s\,\mathbb E[\partial_a^2 Q]`), here by quadrature.
+
+Energy decay along the exact flow: :math:`dJ/dt = -g(\mathrm{grad}\,J, \mathrm{grad}\,J)`.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from otgeom.errors import OtgeomError
+from otgeom.numeric.chain import action_value_hess, evaluate_chain, gradient_field
+from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
+
+__all__ = ["FlowResult", "integrate", "particle_gradient_flow", "gaussian_projected_flow", "gaussian_flow_rhs"]
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """t shape=[T], J shape=[T], grad_norm2 shape=[T], y shape=[T, k] (flattened state)."""
+
+    t: np.ndarray
+    J: np.ndarray
+    grad_norm2: np.ndarray
+    y: np.ndarray = field(repr=False)
+
+
+class _Progress:
+    def __init__(self, t_end: float, enabled: bool):
+        self.t_end, self.enabled, self.last = t_end, enabled, -1
+
+    def __call__(self, t: float) -> None:
+        if not self.enabled:
+            return
+        pct = int(100 * t / self.t_end) if self.t_end > 0 else 100
+        if pct != self.last:
+            self.last = pct
+            bar = "#" * (pct // 4)
+            sys.stderr.write(f"\rflow [{bar:<25}] {pct:3d}%  t = {t:.4g}")
+            if pct >= 100:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def integrate(rhs: Callable[[float, np.ndarray], np.ndarray], y0: np.ndarray, t_eval: np.ndarray,
+              rtol: float = 1e-10, atol: float = 1e-12, progress: bool = False) -> np.ndarray:
+    """Integrate dy/dt = rhs(t, y) with scipy's DOP853; return y at t_eval, shape=[T, k]."""
+    bar = _Progress(float(t_eval[-1]), progress)
+
+    def f(t, y):
+        bar(t)
+        return rhs(t, y)
+
+    sol = solve_ivp(f, (float(t_eval[0]), float(t_eval[-1])), np.asarray(y0, float), t_eval=t_eval,
+                    method="DOP853", rtol=rtol, atol=atol)
+    bar(float(t_eval[-1]))
+    if not sol.success:
+        raise OtgeomError(f"flow integration failed at t = {sol.t[-1] if sol.t.size else t_eval[0]:g}: {sol.message}")
+    return sol.y.T
+
+
+def particle_gradient_flow(prims, policy: ParticlePolicy, t_eval: np.ndarray, progress: bool = False,
+                           rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
+    """Move every particle by -grad_a Q of the current policy; record J and g(grad J, grad J)."""
+    shape, w = policy.particles.shape, policy.weights
+
+    def rhs(t, y):
+        pol = ParticlePolicy(y.reshape(shape), w)
+        wp = pol.discretize()
+        return -gradient_field(prims, evaluate_chain(prims, wp, "particle flow"), wp).ravel()
+
+    Y = integrate(rhs, policy.particles.ravel(), np.asarray(t_eval, float), rtol, atol, progress)
+    J, G2 = [], []
+    for y in Y:
+        wp = ParticlePolicy(y.reshape(shape), w).discretize()
+        sol = evaluate_chain(prims, wp, "particle flow")
+        G = gradient_field(prims, sol, wp)
+        J.append(sol.J)
+        G2.append(float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))))
+    return FlowResult(np.asarray(t_eval, float), np.array(J), np.array(G2), Y)
+
+
+def gaussian_flow_rhs(prims, policy: GaussianPolicy, order: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """(dm/dt shape=[n, d], dSigma/dt shape=[n, d, d]) of the projected flow, by quadrature."""
+    wp = policy.discretize(order)
+    sol = evaluate_chain(prims, wp, "Gaussian flow")
+    Gm = wp.expect(gradient_field(prims, sol, wp))
+    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(wp.points.shape[1], -1)
+                  for s in range(wp.n_states)]).reshape(policy.cov.shape)
+    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    return -Gm, -(H @ policy.cov + policy.cov @ H)
+
+
+def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, order: int = 40,
+                            progress: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
+    """Integrate the Gaussian-projected flow in the coordinates of :meth:`GaussianPolicy.coordinates`."""
+    n, d = policy.n_states, policy.action_dim
+    iu = np.triu_indices(d)
+
+    def rhs(t, y):
+        pol = GaussianPolicy.from_coordinates(y, n, d)
+        dm, dS = gaussian_flow_rhs(prims, pol, order)
+        parts = []
+        for s in range(n):
+            parts.append(dm[s])
+            parts.append(dS[s, :1, 0] / (2 * pol.std[s:s + 1]) if d == 1 else dS[s][iu])
+        return np.concatenate(parts)
+
+    Y = integrate(rhs, policy.coordinates(), np.asarray(t_eval, float), rtol, atol, progress)
+    J, G2 = [], []
+    for y in Y:
+        pol = GaussianPolicy.from_coordinates(y, n, d)
+        wp = pol.discretize(order)
+        sol = evaluate_chain(prims, wp, "Gaussian flow")
+        G = gradient_field(prims, sol, wp)
+        J.append(sol.J)
+        G2.append(float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))))
+    return FlowResult(np.asarray(t_eval, float), np.array(J), np.array(G2), Y)

@@ -1,0 +1,71 @@
+r"""First-order Wasserstein geometry on weighted points (THEORY.md sections 2-3).
+
+.. math::
+    g_\pi(v, w) = \sum_s \rho(s) \int \langle v_s, w_s\rangle\, d\pi_s,\qquad
+    dJ[v] = \sum_s \rho(s) \int \langle \nabla_a Q(s,a), v_s(a)\rangle\, d\pi_s(a).
+
+Gaussian coordinates (d = 1, :math:`\pi_s = \mathcal N(m_s,\sigma_s^2)`):
+:math:`\partial J/\partial m_s = \rho_s\,\mathbb E[\partial_a Q]`,
+:math:`\partial J/\partial \sigma_s = \rho_s\,\sigma_s\,\mathbb E[\partial_a^2 Q]` (Stein), and in general d
+:math:`dJ = \sum_s \operatorname{tr}(G_s\, d\Sigma_s)` with :math:`G_s = \tfrac12 \rho_s \mathbb E[\nabla_a^2 Q]`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from otgeom.errors import PolicyError
+from otgeom.numeric.chain import ChainSolution, action_value_hess, gradient_field
+from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
+
+__all__ = ["metric", "first_variation", "affine_field", "gaussian_gradient", "check_tangent"]
+
+
+def check_tangent(wp: WeightedPoints, V: np.ndarray, name: str = "tangent vector") -> np.ndarray:
+    V = np.asarray(V, float)
+    if V.shape != wp.points.shape:
+        raise PolicyError(f"{name} has shape {list(V.shape)}, expected {list(wp.points.shape)} "
+                          "(one velocity per state and point)")
+    if not np.isfinite(V).all():
+        raise PolicyError(f"{name} has non-finite entries")
+    return V
+
+
+def metric(rho: np.ndarray, wp: WeightedPoints, V: np.ndarray, W: np.ndarray) -> float:
+    """g_pi(V, W) for fields given at the points, V, W shape=[n, N, d]."""
+    V = check_tangent(wp, V)
+    W = check_tangent(wp, W)
+    return float(rho @ wp.expect(np.einsum("snd,snd->sn", V, W)))
+
+
+def first_variation(prims, sol: ChainSolution, wp: WeightedPoints, V: np.ndarray) -> float:
+    """dJ[v] by the average-cost policy-gradient formula."""
+    return metric(sol.rho, wp, gradient_field(prims, sol, wp), V)
+
+
+def affine_field(policy: GaussianPolicy, wp: WeightedPoints, dm: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Values of v_s(a) = dm_s + S_s (a - m_s) at the points, shape=[n, N, d]."""
+    dm = np.asarray(dm, float).reshape(policy.mean.shape)
+    S = np.asarray(S, float).reshape(policy.cov.shape)
+    if not np.allclose(S, np.swapaxes(S, 1, 2)):
+        raise PolicyError("Gaussian tangent S must be symmetric in every state (a gradient of a quadratic)")
+    return dm[:, None, :] + np.einsum("sij,snj->sni", S, wp.points - policy.mean[:, None, :])
+
+
+def gaussian_gradient(prims, sol: ChainSolution, policy: GaussianPolicy, wp: WeightedPoints) -> dict:
+    """Coordinate gradient of J for a Gaussian policy from the policy-gradient formula (numeric path).
+
+    Returns grad_mean shape=[n, d], grad_cov shape=[n, d, d], for d = 1 grad_std shape=[n], and
+    grad_norm2 = g(grad J, grad J) = sum_s rho_s E|grad_a Q|^2.
+    """
+    G = gradient_field(prims, sol, wp)
+    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(wp.points.shape[1], -1)
+                  for s in range(wp.n_states)]).reshape(policy.cov.shape)
+    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    out = {
+        "grad_mean": sol.rho[:, None] * wp.expect(G),
+        "grad_cov": 0.5 * sol.rho[:, None, None] * H,
+        "grad_norm2": float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))),
+    }
+    if policy.action_dim == 1:
+        out["grad_std"] = sol.rho * policy.std * H[:, 0, 0]
+    return out
