@@ -1,0 +1,171 @@
+"""Claims: a statement of the theory, how it is witnessed, and a verdict that can be ``fails``.
+
+A :class:`Claim` holds the statement (LaTeX), its assumptions, the witness (a
+computation that does not use the formula under test), a tolerance with its
+reason, the *formula under test* and a set of deliberately wrong formulas
+(mutants).  :meth:`Claim.run` returns a frozen :class:`ClaimResult`; nothing is
+printed.  :meth:`Claim.with_formula` swaps the formula under test, which is how
+the tests show that every check rejects its mutants and how users test their own
+variants of a formula.
+
+This module is the only one that sees both ``otgeom.symbolic`` and ``otgeom.numeric``
+(through the check functions of ``proofs_checks``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from otgeom.errors import OtgeomError, RegularityError
+from otgeom.families import Family
+
+__all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim"]
+
+VERDICTS = ("holds", "fails", "inconclusive", "not-applicable")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function returns: the worst error, where it occurred, and (rarely) a forced verdict.
+
+    ``verdict`` is None to let :meth:`Claim.run` compare ``error`` with the tolerance;
+    ``inconclusive`` or ``not-applicable`` when the witness cannot decide (the reason goes in ``details``).
+    """
+
+    error: float | None
+    where: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Verdict of one claim on one family.  ``to_json`` keys are a stable contract."""
+
+    claim: str
+    family: str
+    verdict: str
+    error: float | None
+    tolerance: float
+    tolerance_reason: str
+    witness: str
+    formula: str
+    where: Mapping[str, Any]
+    seed: int
+    details: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        err = self.error
+        if err is not None and not math.isfinite(err):
+            err = str(err)
+        return {
+            "claim": self.claim,
+            "family": self.family,
+            "verdict": self.verdict,
+            "error": err,
+            "tolerance": self.tolerance,
+            "tolerance_reason": self.tolerance_reason,
+            "witness": self.witness,
+            "formula": self.formula,
+            "where": _jsonable(self.where),
+            "seed": self.seed,
+            "details": _jsonable(self.details),
+        }
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (int, str, bool)) or x is None:
+        return x
+    return str(x)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of THEORY.md, checkable on any applicable family.
+
+    Attributes
+    ----------
+    name : str
+        Stable identifier (``otgeom check --claim NAME``).
+    statement : str
+        The claim in LaTeX.
+    section : str
+        Where it stands in THEORY.md.
+    assumptions : tuple of str
+        Which regularity assumptions (R1-R4) it needs; they are checked by the witness.
+    witness : str
+        The independent computation it is compared with.
+    tolerance, tolerance_reason : float, str
+        Accepted error and why that number.
+    check : callable
+        ``check(family, rng, formula) -> Outcome``.
+    formula : object
+        The formula under test (a callable of documented arguments).
+    formula_name : str
+    mutants : mapping of str to object
+        Deliberately wrong formulas the check must reject.
+    applies : callable, optional
+        ``applies(family) -> None`` or the reason it does not apply.
+    """
+
+    name: str
+    statement: str
+    section: str
+    assumptions: tuple[str, ...]
+    witness: str
+    tolerance: float
+    tolerance_reason: str
+    check: Callable[[Family, np.random.Generator, Any], Outcome]
+    formula: Any
+    formula_name: str = "theory"
+    mutants: Mapping[str, Any] = field(default_factory=dict)
+    applies: Callable[[Family], str | None] | None = None
+
+    def with_formula(self, formula: Any, name: str = "user") -> "Claim":
+        """The same check with another formula under test."""
+        return dataclasses.replace(self, formula=formula, formula_name=name)
+
+    def mutant(self, name: str) -> "Claim":
+        return self.with_formula(self.mutants[name], f"mutant:{name}")
+
+    def run(self, family: Family, seed: int = 0) -> ClaimResult:
+        base = dict(claim=self.name, family=family.label, tolerance=self.tolerance,
+                    tolerance_reason=self.tolerance_reason, witness=self.witness, formula=self.formula_name,
+                    seed=seed)
+        reason = self.applies(family) if self.applies else None
+        if reason:
+            return ClaimResult(verdict="not-applicable", error=None, where={}, details={"reason": reason}, **base)
+        rng = np.random.default_rng(seed)
+        try:
+            out = self.check(family, rng, self.formula)
+        except RegularityError as exc:
+            return ClaimResult(verdict="inconclusive", error=None, where=exc.diagnosis,
+                               details={"reason": f"assumption failed: {exc}"}, **base)
+        except (OtgeomError, ArithmeticError, ValueError, TypeError, ZeroDivisionError) as exc:
+            if self.formula_name == "theory":
+                raise
+            # a user's or mutant formula that cannot even be evaluated does not hold
+            return ClaimResult(verdict="fails", error=math.inf, where={},
+                               details={"reason": f"formula raised {type(exc).__name__}: {exc}"}, **base)
+        if out.verdict is not None:
+            verdict = out.verdict
+        elif out.error is None or not math.isfinite(out.error):
+            verdict = "fails"
+        else:
+            verdict = "holds" if out.error <= self.tolerance else "fails"
+        return ClaimResult(verdict=verdict, error=out.error, where=dict(out.where), details=dict(out.details), **base)

@@ -1,0 +1,94 @@
+"""Random valid objects by construction: parameters in their domains (exact rationals) and policies.
+
+Used by the claim suite (seeded ``numpy.random.Generator``) and by the hypothesis
+strategies in the tests.  Row-stochastic parameters get weight on a cyclic shift
+in every row, so a sampled ``M`` is irreducible (and with it every controlled
+chain of ``modulated``, see its docstring).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from otgeom.families._base import Family
+from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
+
+__all__ = ["random_parameters", "random_family", "random_gaussian_policy", "random_particle_policy",
+           "random_stochastic_matrix"]
+
+
+def _rat(rng: np.random.Generator, lo: int, hi: int, den: int) -> sp.Rational:
+    return sp.Rational(int(rng.integers(lo, hi + 1)), den)
+
+
+def random_stochastic_matrix(rng: np.random.Generator, n: int, cyclic: bool = True) -> list[list[sp.Rational]]:
+    """Exact rational row-stochastic n x n matrix; with ``cyclic`` every row puts mass on s -> s+1 (irreducible)."""
+    rows = []
+    for i in range(n):
+        w = [int(rng.integers(0, 10)) for _ in range(n)]
+        if cyclic:
+            w[(i + 1) % n] += 5
+        if sum(w) == 0:
+            w[(i + 1) % n] = 1
+        rows.append([sp.Rational(x, sum(w)) for x in w])
+    return rows
+
+
+def _random_value(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
+    if kind == "row-stochastic":
+        lead = shape[:-2]
+        if lead:
+            return [_random_value(kind, shape[1:], rng) for _ in range(shape[0])]
+        return random_stochastic_matrix(rng, shape[-1], cyclic=True)
+    if kind == "spd":
+        if len(shape) > 2:
+            return [_random_value(kind, shape[1:], rng) for _ in range(shape[0])]
+        d = shape[-1]
+        A = sp.Matrix(d, d, lambda i, j: _rat(rng, -10, 10, 10))
+        return (A * A.T + sp.eye(d) * _rat(rng, 2, 20, 10)).tolist()
+    out = np.empty(shape, dtype=object)
+    for idx in itertools.product(*(range(k) for k in shape)):
+        out[idx] = {
+            "real": lambda: _rat(rng, -20, 20, 10),
+            "positive": lambda: _rat(rng, 2, 30, 10),
+            "open-unit": lambda: _rat(rng, 1, 95, 100),
+            "nonnegative": lambda: _rat(rng, 0, 30, 10),
+        }[kind]()
+    return out.tolist()
+
+
+def random_parameters(family: Family, rng: np.random.Generator) -> dict[str, Any]:
+    """Random exact values for every continuous parameter of ``family``'s structure."""
+    dims = family.spec.dims(family.structure)
+    return {p.name: _random_value(p.domain.kind, p.concrete_shape(dims), rng)
+            for p in family.spec.parameters(family.structure)}
+
+
+def random_family(family: Family, rng: np.random.Generator) -> Family:
+    """``family``'s structure with random parameters (validated)."""
+    return family.with_values(**random_parameters(family, rng))
+
+
+def random_gaussian_policy(family: Family, rng: np.random.Generator, std_range=(0.3, 1.2)) -> GaussianPolicy:
+    """Means in [-1.5, 1.5]^d, covariances with eigenvalues in std_range^2 (rationals rounded to floats)."""
+    n, d = family.n_states, family.action_dim
+    mean = np.round(rng.uniform(-1.5, 1.5, (n, d)), 2)
+    cov = np.empty((n, d, d))
+    for s in range(n):
+        Qm, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        ev = np.round(rng.uniform(*std_range, d), 2) ** 2
+        cov[s] = Qm @ np.diag(ev) @ Qm.T
+        if d == 1:
+            cov[s] = ev[0]
+    return GaussianPolicy(mean, 0.5 * (cov + np.swapaxes(cov, 1, 2)))
+
+
+def random_particle_policy(family: Family, rng: np.random.Generator, n_particles: int = 16) -> ParticlePolicy:
+    """Particles sampled from a random Gaussian policy, with random (Dirichlet) weights."""
+    g = random_gaussian_policy(family, rng)
+    parts = ParticlePolicy.sample_gaussian(g, n_particles, rng).particles
+    w = rng.dirichlet(np.ones(n_particles), size=family.n_states)
+    return ParticlePolicy(parts, w / w.sum(axis=1, keepdims=True))

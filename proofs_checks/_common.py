@@ -1,0 +1,79 @@
+"""Shared helpers of the claim checks: exact conversions, chain evaluations on both paths."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from otgeom.numeric.chain import evaluate_chain
+from otgeom.numeric.policies import GaussianPolicy
+from otgeom.symbolic.chain import gaussian_coordinates
+
+#: Gauss–Hermite orders for the numeric path: the value and its order-doubling error estimate.
+QUAD_ORDER = 60
+
+
+def exact(x: float) -> sp.Rational:
+    """The exact binary value of a float as a Rational."""
+    return sp.Rational(float(x))
+
+
+def exact_policy_coords(policy: GaussianPolicy) -> list[sp.Rational]:
+    """Coordinates of a (float) policy as exact Rationals, in the symbolic layer's order."""
+    return [exact(x) for x in policy.coordinates()]
+
+
+def symbolic_args(family, policy: GaussianPolicy, kind=float) -> list:
+    vals = family.parameter_values()
+    coords = policy.coordinates()
+    if kind is float:
+        return [float(v) for v in vals] + [float(c) for c in coords]
+    return [mpmath.mpf(v.p) / v.q for v in vals] + [mpmath.mpf(exact(c).p) / exact(c).q for c in coords]
+
+
+def numeric_gaussian_chain(prims, policy: GaussianPolicy, order: int = QUAD_ORDER, target: float = 1e-12):
+    """(solution, weighted points, quadrature error estimate), doubling the order until the estimate < target.
+
+    The estimate is the change of (rho, J, h) when the order doubles; the order is
+    capped (d = 1: 480, d = 2: 120, else 40) and the final estimate is returned either way.
+    """
+    cap = {1: 480, 2: 120}.get(policy.action_dim, 40)
+    wp = policy.discretize(order)
+    sol = evaluate_chain(prims, wp)
+    while True:
+        wp2 = policy.discretize(2 * order)
+        sol2 = evaluate_chain(prims, wp2)
+        qerr = float(max(np.abs(sol.rho - sol2.rho).max(), abs(sol.J - sol2.J) / max(1, abs(sol.J)),
+                         np.abs(sol.h - sol2.h).max() / max(1, np.abs(sol.h).max())))
+        if qerr < target or 2 * order >= cap:
+            return sol2, wp2, qerr
+        order, sol = 2 * order, sol2
+
+
+def mp_gaussian_expect(f, mean, cov, order: int):
+    """E f(a) for a ~ N(mean, cov) by a tensor Gauss-Hermite rule in mpmath (current precision).
+
+    Used for d >= 2, where nested tanh-sinh quadrature takes minutes; callers compare two orders.
+    """
+    d = len(mean)
+    X, W = mpmath.gauss_quadrature(order, "hermite")
+    L = mpmath.cholesky(mpmath.matrix(cov))
+    mv = [mpmath.mpf(x) for x in mean]
+    total = mpmath.mpf(0)
+    import itertools
+    for idx in itertools.product(range(order), repeat=d):
+        z = [mpmath.sqrt(2) * X[i] for i in idx]
+        w = mpmath.fprod(W[i] for i in idx)
+        a = [mv[i] + mpmath.fsum(L[i, j] * z[j] for j in range(d)) for i in range(d)]
+        total += w * f(*a)
+    return total / mpmath.pi ** (mpmath.mpf(d) / 2)
+
+
+def gaussian_density_mp(mean, var):
+    """mpmath normal density in d = 1."""
+    m, v = mpmath.mpf(mean), mpmath.mpf(var)
+    return lambda a: mpmath.exp(-(a - m) ** 2 / (2 * v)) / mpmath.sqrt(2 * mpmath.pi * v)
+
+
+def coords_meta(family):
+    return gaussian_coordinates(family.n_states, family.action_dim)
