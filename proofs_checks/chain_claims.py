@@ -209,10 +209,14 @@ def _check_poisson_exact(family, rng, formula):
 
 
 def _poisson_without_J(P, r):
+    """A realistic mistake: solve the reduced system (I - P)_{-0,-0} h = r_{-0} without subtracting J."""
     n = len(P)
     J, _ = tree_theorem_poisson(P, r)
-    _, h = tree_theorem_poisson(P, [x + J for x in r])  # forgets to subtract J once
-    return J, h
+    L = sp.Matrix(n - 1, n - 1, lambda i, j: (1 if i == j else 0) - P[i + 1][j + 1])
+    ht = [sp.Integer(0)] + list(L.LUsolve(sp.Matrix(r[1:])))
+    rho = tree_theorem_rho(P)
+    c = sum(rho[i] * ht[i] for i in range(n))
+    return J, [x - c for x in ht]
 
 
 POISSON = Claim(

@@ -30,7 +30,7 @@ __all__ = ["GaussianExpectation", "gaussian_expectation", "polynomial_gaussian_m
 
 
 class GaussianExpectation:
-    """:math:`f \mapsto \mathbb E_{a\sim\mathcal N(m,\Sigma)}[f(a)]` for one Gaussian.
+    r""":math:`f \mapsto \mathbb E_{a\sim\mathcal N(m,\Sigma)}[f(a)]` for one Gaussian.
 
     With ``define`` (a :meth:`DerivationBuilder.define`), the completed-square
     quantities (weight, shifted mean, shifted covariance) of every distinct
@@ -82,7 +82,7 @@ class GaussianExpectation:
 
 
 def gaussian_expectation(expr: sp.Expr, a: Sequence[sp.Symbol], mean: Sequence[sp.Expr], cov: sp.Matrix) -> sp.Expr:
-    """:math:`\mathbb E_{a\sim\mathcal N(m,\Sigma)}[\mathrm{expr}(a)]` in closed form (no named intermediates).
+    r""":math:`\mathbb E_{a\sim\mathcal N(m,\Sigma)}[\mathrm{expr}(a)]` in closed form (no named intermediates).
 
     Parameters
     ----------

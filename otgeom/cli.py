@@ -1,0 +1,147 @@
+"""``otgeom`` command line: families, derive, eval, check.
+
+The CLI only parses, calls the API and serialises results.  Exit status: 0 all
+good, 1 a claim fails, 2 bad usage or bad input (one line on stderr, no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+import sympy as sp
+
+from otgeom.errors import OtgeomError, ParameterError
+
+__all__ = ["main"]
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ParameterError(f"--param {item!r}: expected NAME=VALUE (VALUE is JSON, e.g. q=[0.3,0.6])")
+        name, raw = item.split("=", 1)
+        try:
+            out[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"--param {name}: value {raw!r} is not JSON ({exc.msg})") from None
+    return out
+
+
+def _cmd_families(args) -> int:
+    from otgeom.families import FAMILIES
+
+    for name, spec in sorted(FAMILIES.items()):
+        print(f"{name}: {spec.description}")
+        for st in spec.structural:
+            print(f"    {st.name} (integer {st.low}..{st.high}, default {st.default}): {st.doc}")
+        structure = {st.name: st.default for st in spec.structural}
+        for p in spec.parameters(structure):
+            print(f"    {p.name} [{' x '.join(p.shape)}] {p.domain.describe}: {p.doc}")
+    return 0
+
+
+def _cmd_derive(args) -> int:
+    from otgeom.families import family
+    from otgeom.symbolic.geometry import first_order
+
+    fam = family(args.family, **_parse_params(args.param))
+    D = first_order(fam)
+    print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
+    print(f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}")
+    for s, e in D.definitions:
+        text = str(e)
+        if len(text) > args.width and not args.full:
+            text = f"<{len(sp.Add.make_args(e))} terms, {sp.count_ops(e)} operations; --full prints it>"
+        print(f"{s} = {text}")
+    for key in ("J", "rho", "h", "Q", "gradQ", "flow"):
+        print(f"{key} = {D.outputs[key]}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from otgeom.evaluate import evaluate, policy_from_json
+    from otgeom.families import family
+
+    fam = family(args.family, **_parse_params(args.param))
+    try:
+        with open(args.policy) as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise ParameterError(f"cannot read policy file {args.policy}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"policy file {args.policy} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    out = evaluate(fam, policy_from_json(data, fam), symbolic=args.symbolic)
+    print(json.dumps(out, indent=2 if args.pretty else None))
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from otgeom.families import BUILTIN_CASES, family
+    from proofs_checks import CLAIMS, claim
+
+    params = _parse_params(args.param)
+    if args.family:
+        cases = [(n, kw) for n, kw in BUILTIN_CASES if n == args.family] if not params else []
+        fams = [family(n, **kw) for n, kw in cases] or [family(args.family, **params)]
+    else:
+        if params:
+            raise ParameterError("--param needs --family")
+        fams = [family(n, **kw) for n, kw in BUILTIN_CASES]
+    claims = [claim(c) for c in args.claim] if args.claim else CLAIMS
+    results = []
+    for fam in fams:
+        for c in claims:
+            r = c.run(fam, seed=args.seed)
+            results.append(r)
+            if not args.json:
+                err = "-" if r.error is None else f"{r.error:.3g}"
+                print(f"{r.claim:26s} {r.family:20s} {r.verdict:15s} {err:>10s}  tol {r.tolerance:.3g}", flush=True)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "inconclusive", "not-applicable")}
+        print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return 1 if any(r.verdict == "fails" for r in results) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="otgeom", description="Derive, evaluate and verify the Wasserstein theory of RL.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("families", help="list the families and their parameters").set_defaults(func=_cmd_families)
+    d = sub.add_parser("derive", help="print the derived formulas of a family")
+    d.add_argument("family")
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    d.add_argument("--full", action="store_true", help="print long definitions in full")
+    d.add_argument("--width", type=int, default=400, help="truncate definitions longer than this")
+    d.set_defaults(func=_cmd_derive)
+    e = sub.add_parser("eval", help="JSON of rho, J, h and the gradient at one Gaussian policy")
+    e.add_argument("family")
+    e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    e.add_argument("--policy", required=True, metavar="POLICY.json")
+    e.add_argument("--symbolic", action="store_true", help="evaluate the closed forms instead of the definitions")
+    e.add_argument("--pretty", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+    c = sub.add_parser("check", help="run the claim suite")
+    c.add_argument("--family")
+    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    c.add_argument("--claim", action="append", default=[])
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_cmd_check)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OtgeomError as exc:
+        print(f"otgeom: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
