@@ -52,13 +52,8 @@ def _random_chain(rng, n):
 
 
 # ----------------------------------------------------------------------------- claims
-def _narrow_if_multi(family, rng):
-    """d >= 2: std in [0.3, 0.7] so that tensor Gauss-Hermite resolves the bump (the guard still decides)."""
-    return random_gaussian_policy(family, rng, std_range=(0.3, 0.7) if family.action_dim > 1 else (0.3, 1.2))
-
-
 def _check_expectation(family, rng, formula):
-    pol = _narrow_if_multi(family, rng)
+    pol = random_gaussian_policy(family, rng)
     sub = family.parameter_substitution()
     d = family.action_dim
     dps = 50 if d == 1 else 20
@@ -246,7 +241,7 @@ def chain_Q(family):
 def _check_q_mean(family, rng, formula):
     D = gaussian_chain(family)
     fam = family
-    pol = _narrow_if_multi(fam, rng)
+    pol = random_gaussian_policy(fam, rng)
     d = fam.action_dim
     dps = 50 if d == 1 else 20
     worst, where = 0.0, {}
