@@ -20,7 +20,7 @@ import numpy as np
 
 from otgeom.errors import PolicyError
 from otgeom.families import Family
-from otgeom.numeric.chain import evaluate_chain
+from otgeom.numeric.chain import evaluate_gaussian_chain
 from otgeom.numeric.geometry import gaussian_gradient
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.stationary import regularity
@@ -61,18 +61,7 @@ def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
 
 def _numeric(family: Family, policy: GaussianPolicy, target: float = 1e-12) -> dict[str, Any]:
     prims = family.primitives()
-    cap = {1: 480, 2: 120}.get(family.action_dim, 40)
-    order = 40
-    wp = policy.discretize(order)
-    sol = evaluate_chain(prims, wp, family.label)
-    while True:
-        wp2 = policy.discretize(2 * order)
-        sol2 = evaluate_chain(prims, wp2, family.label)
-        qerr = float(max(np.abs(sol.rho - sol2.rho).max(), abs(sol.J - sol2.J) / max(1, abs(sol.J)),
-                         np.abs(sol.h - sol2.h).max() / max(1, np.abs(sol.h).max())))
-        order, sol, wp = 2 * order, sol2, wp2
-        if qerr < target or order >= cap:
-            break
+    sol, wp, order, qerr = evaluate_gaussian_chain(prims, policy, 40, target, family.label)
     out = {"rho": sol.rho, "J": sol.J, "h": sol.h, **gaussian_gradient(prims, sol, policy, wp),
            "regularity": sol.regularity.to_dict(), "quadrature_order": order, "quadrature_error": qerr}
     return out

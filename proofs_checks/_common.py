@@ -5,7 +5,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from otgeom.numeric.chain import evaluate_chain
+from otgeom.numeric.chain import evaluate_gaussian_chain
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.symbolic.chain import gaussian_coordinates
 
@@ -32,22 +32,9 @@ def symbolic_args(family, policy: GaussianPolicy, kind=float) -> list:
 
 
 def numeric_gaussian_chain(prims, policy: GaussianPolicy, order: int = QUAD_ORDER, target: float = 1e-12):
-    """(solution, weighted points, quadrature error estimate), doubling the order until the estimate < target.
-
-    The estimate is the change of (rho, J, h) when the order doubles; the order is
-    capped (d = 1: 480, d = 2: 120, else 40) and the final estimate is returned either way.
-    """
-    cap = {1: 480, 2: 120}.get(policy.action_dim, 40)
-    wp = policy.discretize(order)
-    sol = evaluate_chain(prims, wp)
-    while True:
-        wp2 = policy.discretize(2 * order)
-        sol2 = evaluate_chain(prims, wp2)
-        qerr = float(max(np.abs(sol.rho - sol2.rho).max(), abs(sol.J - sol2.J) / max(1, abs(sol.J)),
-                         np.abs(sol.h - sol2.h).max() / max(1, np.abs(sol.h).max())))
-        if qerr < target or 2 * order >= cap:
-            return sol2, wp2, qerr
-        order, sol = 2 * order, sol2
+    """(solution, weighted points, quadrature error estimate) from :func:`evaluate_gaussian_chain`."""
+    sol, wp, _, qerr = evaluate_gaussian_chain(prims, policy, order, target)
+    return sol, wp, qerr
 
 
 def mp_gaussian_expect(f, mean, cov, order: int):
