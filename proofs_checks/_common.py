@@ -7,7 +7,6 @@ import sympy as sp
 
 from otgeom.numeric.chain import evaluate_gaussian_chain
 from otgeom.numeric.policies import GaussianPolicy
-from otgeom.symbolic.chain import gaussian_coordinates
 
 #: Gauss–Hermite orders for the numeric path: the value and its order-doubling error estimate.
 QUAD_ORDER = 60
@@ -56,11 +55,25 @@ def mp_gaussian_expect(f, mean, cov, order: int):
     return total / mpmath.pi ** (mpmath.mpf(d) / 2)
 
 
-def gaussian_density_mp(mean, var):
-    """mpmath normal density in d = 1."""
-    m, v = mpmath.mpf(mean), mpmath.mpf(var)
-    return lambda a: mpmath.exp(-(a - m) ** 2 / (2 * v)) / mpmath.sqrt(2 * mpmath.pi * v)
+def mp_gaussian_mean(f, mean, cov):
+    """High-precision witness of E f(a), a ~ N(mean, cov) (mpmath numbers, current precision).
+
+    d = 1: tanh-sinh quadrature split at m, m +- 4 sd.  d >= 2: tensor Gauss-Hermite of order 48,
+    with the difference to order 32 returned as an error estimate (None for d = 1).
+    """
+    d = len(mean)
+    if d == 1:
+        m, v = mean[0], cov[0][0]
+        sd = mpmath.sqrt(v)
+        val = mpmath.quad(lambda x: f(x) * mpmath.exp(-(x - m) ** 2 / (2 * v)) / mpmath.sqrt(2 * mpmath.pi * v),
+                          [-mpmath.inf, m - 4 * sd, m, m + 4 * sd, mpmath.inf])
+        return val, None
+    val = mp_gaussian_expect(f, mean, cov, 48)
+    return val, abs(val - mp_gaussian_expect(f, mean, cov, 32))
 
 
-def coords_meta(family):
-    return gaussian_coordinates(family.n_states, family.action_dim)
+def mp_exact(x) -> mpmath.mpf:
+    """A float or Rational as an exact mpmath number."""
+    q = exact(x) if not isinstance(x, sp.Rational) else x
+    return mpmath.mpf(q.p) / q.q
+

@@ -13,7 +13,7 @@ from otgeom.numeric.stationary import stationary_gth
 from otgeom.sampling import random_family, random_gaussian_policy, random_stochastic_matrix
 from otgeom.symbolic.chain import cost_symbol, gaussian_chain, markov_chain, transition_symbol
 from otgeom.symbolic.expectation import gaussian_expectation
-from proofs_checks._common import QUAD_ORDER, exact, mp_gaussian_expect, numeric_gaussian_chain, symbolic_args
+from proofs_checks._common import QUAD_ORDER, exact, mp_exact, mp_gaussian_mean, numeric_gaussian_chain, symbolic_args
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -67,20 +67,12 @@ def _check_expectation(family, rng, formula):
                 e = expr.xreplace(sub)
                 closed = sp.N(formula(e, family.action, mean, cov), dps)
                 f = sp.lambdify(family.action, e, "mpmath")
-                if d == 1:
-                    m, v = mpmath.mpf(mean[0].p) / mean[0].q, mpmath.mpf(cov[0, 0].p) / cov[0, 0].q
-                    dens = lambda x: mpmath.exp(-(x - m) ** 2 / (2 * v)) / mpmath.sqrt(2 * mpmath.pi * v)  # noqa: E731
-                    sd = mpmath.sqrt(v)
-                    ref = mpmath.quad(lambda x: dens(x) * f(x), [-mpmath.inf, m - 4 * sd, m, m + 4 * sd, mpmath.inf])
-                else:
-                    cv = [[mpmath.mpf(cov[i, j].p) / cov[i, j].q for j in range(d)] for i in range(d)]
-                    mv = [mpmath.mpf(x.p) / x.q for x in mean]
-                    ref = mp_gaussian_expect(f, mv, cv, 48)
-                    qerr = abs(ref - mp_gaussian_expect(f, mv, cv, 32))
-                    if qerr > 1e-17:
-                        return Outcome(None, {"state": s, "integrand": label},
-                                       {"reason": f"Gauss-Hermite order 32 vs 48 differ by {float(qerr):.2g}"},
-                                       verdict="inconclusive")
+                ref, qerr = mp_gaussian_mean(f, [mp_exact(x) for x in mean],
+                                             [[mp_exact(cov[i, j]) for j in range(d)] for i in range(d)])
+                if qerr is not None and qerr > 1e-17:
+                    return Outcome(None, {"state": s, "integrand": label},
+                                   {"reason": f"Gauss-Hermite order 32 vs 48 differ by {float(qerr):.2g}"},
+                                   verdict="inconclusive")
                 err = float(abs(mpmath.mpf(str(closed)) - ref) / max(1, abs(ref)))
                 if err >= worst:
                     worst, where = err, {"state": s, "integrand": label, "mean": pol.mean[s].tolist(),
@@ -255,20 +247,13 @@ def _check_q_mean(family, rng, formula):
             numsub = {hsyms[t]: sp.Float(str(vals["h"][t]), dps) for t in range(fam.n_states)}
             numsub[D.outputs["J"]] = sp.Float(str(vals["J"]), dps)
             f = sp.lambdify(fam.action, expr.xreplace(numsub), "mpmath")
-            mv = [mpmath.mpf(exact(x).p) / exact(x).q for x in pol.mean[s]]
-            cv = [[mpmath.mpf(exact(pol.cov[s, i, j]).p) / exact(pol.cov[s, i, j]).q for j in range(d)]
-                  for i in range(d)]
-            if d == 1:
-                sd = mpmath.sqrt(cv[0][0])
-                ref = mpmath.quad(lambda x: f(x) * mpmath.exp(-(x - mv[0]) ** 2 / (2 * cv[0][0]))
-                                  / mpmath.sqrt(2 * mpmath.pi * cv[0][0]),
-                                  [-mpmath.inf, mv[0] - 4 * sd, mv[0], mv[0] + 4 * sd, mpmath.inf])
-            else:
-                ref = mp_gaussian_expect(f, mv, cv, 48)
-                qerr = abs(ref - mp_gaussian_expect(f, mv, cv, 32))
-                if qerr > 1e-17:
-                    return Outcome(None, {"state": s}, {"reason": f"Gauss-Hermite order 32 vs 48 differ by "
-                                                                  f"{float(qerr):.2g}"}, verdict="inconclusive")
+            # the covariance the symbolic side sees: sigma_s**2 for d = 1 (sigma is the coordinate)
+            cv = ([[mp_exact(pol.std[s]) ** 2]] if d == 1 else
+                  [[mp_exact(pol.cov[s, i, j]) for j in range(d)] for i in range(d)])
+            ref, qerr = mp_gaussian_mean(f, [mp_exact(x) for x in pol.mean[s]], cv)
+            if qerr is not None and qerr > 1e-17:
+                return Outcome(None, {"state": s}, {"reason": f"Gauss-Hermite order 32 vs 48 differ by "
+                                                              f"{float(qerr):.2g}"}, verdict="inconclusive")
             err = float(abs(ref - vals["h"][s]) / max(1, abs(vals["h"][s])))
             if err >= worst:
                 worst, where = err, {"state": s, "policy_mean": pol.mean.tolist(), "policy_cov": pol.cov.tolist()}
