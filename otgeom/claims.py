@@ -8,8 +8,8 @@ printed.  :meth:`Claim.with_formula` swaps the formula under test, which is how
 the tests show that every check rejects its mutants and how users test their own
 variants of a formula.
 
-This module is the only one that sees both ``otgeom.symbolic`` and ``otgeom.numeric``
-(through the check functions of ``proofs_checks``).
+The symbolic and numeric layers never import each other; they meet only in the
+check functions of ``proofs_checks`` and in the front ends (``otgeom.evaluate``, the CLI).
 """
 from __future__ import annotations
 
