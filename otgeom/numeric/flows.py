@@ -18,7 +18,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from otgeom.errors import OtgeomError
-from otgeom.numeric.chain import action_value_hess, evaluate_chain, gradient_field
+from otgeom.numeric.chain import evaluate_chain, gradient_field
+from otgeom.numeric.geometry import expected_action_hessian, metric
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 
 __all__ = ["FlowResult", "integrate", "particle_gradient_flow", "gaussian_projected_flow", "gaussian_flow_rhs"]
@@ -85,7 +86,7 @@ def particle_gradient_flow(prims, policy: ParticlePolicy, t_eval: np.ndarray, pr
         sol = evaluate_chain(prims, wp, "particle flow")
         G = gradient_field(prims, sol, wp)
         J.append(sol.J)
-        G2.append(float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))))
+        G2.append(metric(sol.rho, wp, G, G))
     return FlowResult(np.asarray(t_eval, float), np.array(J), np.array(G2), Y)
 
 
@@ -94,9 +95,7 @@ def gaussian_flow_rhs(prims, policy: GaussianPolicy, order: int = 40) -> tuple[n
     wp = policy.discretize(order)
     sol = evaluate_chain(prims, wp, "Gaussian flow")
     Gm = wp.expect(gradient_field(prims, sol, wp))
-    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(wp.points.shape[1], -1)
-                  for s in range(wp.n_states)]).reshape(policy.cov.shape)
-    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    H = expected_action_hessian(prims, sol, wp)
     return -Gm, -(H @ policy.cov + policy.cov @ H)
 
 
@@ -123,5 +122,5 @@ def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, o
         sol = evaluate_chain(prims, wp, "Gaussian flow")
         G = gradient_field(prims, sol, wp)
         J.append(sol.J)
-        G2.append(float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))))
+        G2.append(metric(sol.rho, wp, G, G))
     return FlowResult(np.asarray(t_eval, float), np.array(J), np.array(G2), Y)

@@ -17,7 +17,8 @@ from otgeom.errors import PolicyError
 from otgeom.numeric.chain import ChainSolution, action_value_hess, gradient_field
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
 
-__all__ = ["metric", "first_variation", "affine_field", "gaussian_gradient", "check_tangent"]
+__all__ = ["metric", "first_variation", "affine_field", "gaussian_gradient", "check_tangent",
+           "expected_action_hessian"]
 
 
 def check_tangent(wp: WeightedPoints, V: np.ndarray, name: str = "tangent vector") -> np.ndarray:
@@ -51,6 +52,14 @@ def affine_field(policy: GaussianPolicy, wp: WeightedPoints, dm: np.ndarray, S: 
     return dm[:, None, :] + np.einsum("sij,snj->sni", S, wp.points - policy.mean[:, None, :])
 
 
+def expected_action_hessian(prims, sol: ChainSolution, wp: WeightedPoints) -> np.ndarray:
+    """:math:`H_s = \\mathbb E_{\\pi_s}[\\nabla_a^2 Q(s,\\cdot)]` (symmetrised), shape=[n, d, d]."""
+    n, N, d = wp.points.shape
+    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(N, -1)
+                  for s in range(n)]).reshape(n, d, d)
+    return 0.5 * (H + np.swapaxes(H, 1, 2))
+
+
 def gaussian_gradient(prims, sol: ChainSolution, policy: GaussianPolicy, wp: WeightedPoints) -> dict:
     """Coordinate gradient of J for a Gaussian policy from the policy-gradient formula (numeric path).
 
@@ -58,13 +67,11 @@ def gaussian_gradient(prims, sol: ChainSolution, policy: GaussianPolicy, wp: Wei
     grad_norm2 = g(grad J, grad J) = sum_s rho_s E|grad_a Q|^2.
     """
     G = gradient_field(prims, sol, wp)
-    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(wp.points.shape[1], -1)
-                  for s in range(wp.n_states)]).reshape(policy.cov.shape)
-    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    H = expected_action_hessian(prims, sol, wp)
     out = {
         "grad_mean": sol.rho[:, None] * wp.expect(G),
         "grad_cov": 0.5 * sol.rho[:, None, None] * H,
-        "grad_norm2": float(sol.rho @ wp.expect(np.einsum("snd,snd->sn", G, G))),
+        "grad_norm2": metric(sol.rho, wp, G, G),
     }
     if policy.action_dim == 1:
         out["grad_std"] = sol.rho * policy.std * H[:, 0, 0]
