@@ -18,7 +18,6 @@ import time
 
 
 def _ours(n, q):
-    t0 = time.perf_counter()
     from otgeom import family
     from otgeom.symbolic.chain import gaussian_chain
 

@@ -1,11 +1,11 @@
 """Shared helpers of the claim checks: exact conversions, chain evaluations on both paths."""
 from __future__ import annotations
 
+import itertools
+
 import mpmath
-import numpy as np
 import sympy as sp
 
-from otgeom.numeric.chain import evaluate_gaussian_chain
 from otgeom.numeric.policies import GaussianPolicy
 
 #: Gauss–Hermite orders for the numeric path: the value and its order-doubling error estimate.
@@ -17,23 +17,12 @@ def exact(x: float) -> sp.Rational:
     return sp.Rational(float(x))
 
 
-def exact_policy_coords(policy: GaussianPolicy) -> list[sp.Rational]:
-    """Coordinates of a (float) policy as exact Rationals, in the symbolic layer's order."""
-    return [exact(x) for x in policy.coordinates()]
-
-
 def symbolic_args(family, policy: GaussianPolicy, kind=float) -> list:
     vals = family.parameter_values()
     coords = policy.coordinates()
     if kind is float:
         return [float(v) for v in vals] + [float(c) for c in coords]
-    return [mpmath.mpf(v.p) / v.q for v in vals] + [mpmath.mpf(exact(c).p) / exact(c).q for c in coords]
-
-
-def numeric_gaussian_chain(prims, policy: GaussianPolicy, order: int = QUAD_ORDER, target: float = 1e-12):
-    """(solution, weighted points, quadrature error estimate) from :func:`evaluate_gaussian_chain`."""
-    sol, wp, _, qerr = evaluate_gaussian_chain(prims, policy, order, target)
-    return sol, wp, qerr
+    return [mp_exact(v) for v in vals] + [mp_exact(c) for c in coords]
 
 
 def mp_gaussian_expect(f, mean, cov, order: int):
@@ -46,7 +35,6 @@ def mp_gaussian_expect(f, mean, cov, order: int):
     L = mpmath.cholesky(mpmath.matrix(cov))
     mv = [mpmath.mpf(x) for x in mean]
     total = mpmath.mpf(0)
-    import itertools
     for idx in itertools.product(range(order), repeat=d):
         z = [mpmath.sqrt(2) * X[i] for i in idx]
         w = mpmath.fprod(W[i] for i in idx)

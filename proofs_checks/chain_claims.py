@@ -1,8 +1,6 @@
 """Claims of THEORY.md section 1: the controlled chain."""
 from __future__ import annotations
 
-import dataclasses
-
 import mpmath
 import numpy as np
 import sympy as sp
@@ -13,7 +11,8 @@ from otgeom.numeric.stationary import stationary_gth
 from otgeom.sampling import random_family, random_gaussian_policy, random_stochastic_matrix
 from otgeom.symbolic.chain import cost_symbol, gaussian_chain, markov_chain, transition_symbol
 from otgeom.symbolic.expectation import gaussian_expectation
-from proofs_checks._common import QUAD_ORDER, exact, mp_exact, mp_gaussian_mean, numeric_gaussian_chain, symbolic_args
+from otgeom.numeric.chain import evaluate_gaussian_chain
+from proofs_checks._common import QUAD_ORDER, exact, mp_exact, mp_gaussian_mean, symbolic_args
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -43,12 +42,6 @@ def tree_theorem_poisson(P, r):
     """Formula under test: (J, h) by the (all-minors) tree theorem, exact."""
     out = markov_chain(len(P)).evaluate_exact(_tree_inputs(P, r), ["J", "h"])
     return out["J"], out["h"]
-
-
-def _random_chain(rng, n):
-    """An exact random irreducible stochastic matrix, sometimes sparse."""
-    P = random_stochastic_matrix(rng, n, cyclic=True)
-    return P
 
 
 # ----------------------------------------------------------------------------- claims
@@ -104,7 +97,7 @@ def _check_stationary_exact(family, rng, formula):
     n = family.n_states
     worst, where = 0.0, {}
     for k in range(3):
-        P = _random_chain(rng, n)
+        P = random_stochastic_matrix(rng, n, cyclic=True)
         rho = formula(P)
         res = [sum(rho[u] * P[u][v] for u in range(n)) - rho[v] for v in range(n)] + [sum(rho) - 1]
         err = max(abs(float(x)) for x in res)
@@ -132,7 +125,7 @@ def _check_stationary_gth(family, rng, formula):
     n = family.n_states
     worst, where = 0.0, {}
     for k in range(3):
-        Pq = _random_chain(rng, n)
+        Pq = random_stochastic_matrix(rng, n, cyclic=True)
         rare = int(rng.integers(n))
         tiny = sp.Rational(1, 10**12)
         for u in range(n):  # make `rare` hard to reach: scale transitions into it by 1e-12
@@ -182,7 +175,7 @@ def _check_poisson_exact(family, rng, formula):
     n = family.n_states
     worst, where = 0.0, {}
     for k in range(3):
-        P = _random_chain(rng, n)
+        P = random_stochastic_matrix(rng, n, cyclic=True)
         r = [sp.Rational(int(rng.integers(-20, 21)), 7) for _ in range(n)]
         J, h = formula(P, r)
         rho = _exact_stationary_by_solve(P)
@@ -297,13 +290,13 @@ def symbolic_chain_values(family, policy, points):
 
 
 def _check_symbolic_numeric(family, rng, formula):
-    worst, where, qmax = 0.0, {}, 0.0
+    worst, where, qmax, omax = 0.0, {}, 0.0, 0
     for k in range(3):
         fam = random_family(family, rng)
         pol = random_gaussian_policy(fam, rng)
         prims = fam.primitives()
-        sol, wp, qerr = numeric_gaussian_chain(prims, pol)
-        qmax = max(qmax, qerr)
+        sol, wp, order, qerr = evaluate_gaussian_chain(prims, pol, QUAD_ORDER)
+        qmax, omax = max(qmax, qerr), max(omax, order)
         pts = pol.discretize(5).points
         sym = formula(fam, pol, pts)
         num_grad = np.stack([action_value_grad(prims, sol, s, pts[s]) for s in range(fam.n_states)])
@@ -321,7 +314,7 @@ def _check_symbolic_numeric(family, rng, formula):
     if qmax > 1e-10:
         return Outcome(worst, where, {"reason": f"quadrature error estimate {qmax:.2g} too large to decide",
                                       "quadrature_error": qmax}, verdict="inconclusive")
-    return Outcome(worst, where, {"quadrature_error": qmax, "quadrature_order": QUAD_ORDER})
+    return Outcome(worst, where, {"quadrature_error": qmax, "quadrature_order": omax})
 
 
 def _mutant_unweighted_J(family, policy, points):

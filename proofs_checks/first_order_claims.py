@@ -10,14 +10,13 @@ from scipy.integrate import quad
 from scipy.special import ndtri
 
 from otgeom.claims import Claim, Outcome
-from otgeom.numeric.chain import evaluate_chain, gradient_field
-from otgeom.numeric.flows import integrate
+from otgeom.numeric.chain import evaluate_chain, evaluate_gaussian_chain, gradient_field
+from otgeom.numeric.flows import particle_gradient_flow
 from otgeom.numeric.geometry import affine_field, gaussian_gradient, metric
-from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 from otgeom.numeric.taylor import SLOPE_TOLERANCE, taylor_check
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
 from otgeom.symbolic.geometry import first_order
-from proofs_checks._common import exact, numeric_gaussian_chain, symbolic_args
+from proofs_checks._common import QUAD_ORDER, symbolic_args
 
 TAYLOR_REASON = (f"slope of the Taylor remainder on the smallest resolved steps; a correct first derivative "
                  f"gives 2 (observed within 0.05), a wrong one 1: |slope - 2| <= {SLOPE_TOLERANCE}")
@@ -39,7 +38,7 @@ def _check_policy_gradient(family, rng, formula):
         fam = random_family(family, rng)
         pol = random_gaussian_policy(fam, rng)
         prims = fam.primitives()
-        sol, wp, qerr = numeric_gaussian_chain(prims, pol)
+        sol, wp, _, qerr = evaluate_gaussian_chain(prims, pol, QUAD_ORDER)
         claimed = formula(prims, sol, pol, wp)
         dJ = np.array(first_order(fam).evaluator(["dJ_dtheta"])(*symbolic_args(fam, pol))["dJ_dtheta"], float)
         n, d = fam.n_states, fam.action_dim
@@ -71,8 +70,7 @@ def _no_rho(prims, sol, pol, wp):
 
 
 def _no_h(prims, sol, pol, wp):
-    out = gaussian_gradient(prims, dataclasses.replace(sol, h=np.zeros_like(sol.h)), pol, wp)
-    return out
+    return gaussian_gradient(prims, dataclasses.replace(sol, h=np.zeros_like(sol.h)), pol, wp)
 
 
 def _neg(prims, sol, pol, wp):
@@ -184,16 +182,9 @@ def _check_energy_decay(family, rng, formula):
     wp = pol.discretize()
     sol = evaluate_chain(prims, wp)
     rate = float(formula(sol, wp, gradient_field(prims, sol, wp)))
-    shape, w = pol.particles.shape, pol.weights
-
-    def rhs(t, y):
-        p = ParticlePolicy(y.reshape(shape), w).discretize()
-        return -gradient_field(prims, evaluate_chain(prims, p), p).ravel()
-
     eps = 2.0 ** -np.arange(3, 20)
-    Y = integrate(rhs, pol.particles.ravel(), np.concatenate([[0.0], eps[::-1]]), rtol=1e-13, atol=1e-15)
-    J_at = {float(t): evaluate_chain(prims, ParticlePolicy(y.reshape(shape), w).discretize()).J
-            for t, y in zip(np.concatenate([[0.0], eps[::-1]]), Y)}
+    flow = particle_gradient_flow(prims, pol, np.concatenate([[0.0], eps[::-1]]), rtol=1e-13, atol=1e-15)
+    J_at = dict(zip(flow.t.tolist(), flow.J))
     res = taylor_check(lambda t: J_at[float(t)], lambda t: sol.J + t * rate, order=1,
                        curve="particle gradient flow da/dt = -grad_a Q", eps=eps)
     return _taylor_outcome([res], [{"dJ/dt": rate}])
@@ -261,10 +252,7 @@ def _check_gaussian_flow(family, rng, formula):
 
 
 def _mp_evaluator(D, exprs):
-    from otgeom.symbolic.derivation import Derivation
-
-    sub = Derivation(D.name + "+flow", D.inputs, D.definitions, {"flow": list(exprs)})
-    f = sub.evaluator(["flow"], backend="mpmath")
+    f = D.with_outputs("flow", {"flow": list(exprs)}).evaluator(["flow"], backend="mpmath")
     return lambda *args: f(*args)["flow"]
 
 
@@ -312,8 +300,7 @@ def _w2sq_quantile(m0, s0, m1, s1):
 def _check_gaussian_metric(family, rng, formula):
     D = first_order(family)
     Gexpr = formula(family)
-    from otgeom.symbolic.derivation import Derivation
-    fG = Derivation(D.name + "+G", D.inputs, D.definitions, {"G": sp.Matrix(Gexpr)}).evaluator(["G"])
+    fG = D.with_outputs("G", {"G": sp.Matrix(Gexpr)}).evaluator(["G"])
     worst, where = 0.0, {}
     prims = family.primitives()
     n = family.n_states

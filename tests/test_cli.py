@@ -3,11 +3,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
-from otgeom import evaluate, family, GaussianPolicy
-from otgeom.cli import main
+from otgeom import evaluate, family
 
 
 def run(*args):

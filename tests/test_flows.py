@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from otgeom import GaussianPolicy, ParticlePolicy, family
 from otgeom.numeric.flows import gaussian_projected_flow, integrate, particle_gradient_flow

@@ -2,7 +2,6 @@ import ast
 import pathlib
 
 import numpy as np
-import pytest
 
 from otgeom.numeric.policies import GaussianPolicy, QuantilePolicy
 from otgeom.numeric.stationary import stationary_gth

@@ -1,6 +1,3 @@
-import fractions
-
-import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given, strategies as st

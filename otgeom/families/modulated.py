@@ -44,7 +44,7 @@ def _parameters(st):
 
 
 def _define(st, a, p):
-    n, d = st["n"], st["d"]
+    n = st["n"]
     x = sp.Matrix(a)
     M, N, q, b, K, t, W, e = (p[k] for k in ("M", "N", "q", "b", "K", "t", "W", "e"))
     cost, kernel = [], []

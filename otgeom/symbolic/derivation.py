@@ -148,6 +148,10 @@ class Derivation:
             expr = expr.xreplace({s: e})
         return expr
 
+    def with_outputs(self, suffix: str, outputs: Mapping[str, Any]) -> "Derivation":
+        """The same definitions with other outputs (e.g. a claimed formula written in their symbols)."""
+        return Derivation(f"{self.name}+{suffix}", self.inputs, self.definitions, dict(outputs))
+
     def builder(self) -> "DerivationBuilder":
         """A builder preloaded with this derivation, to extend it (e.g. with derivatives)."""
         b = DerivationBuilder(self.inputs)
