@@ -95,3 +95,14 @@ def test_policy_errors():
         GaussianPolicy.from_std([0, 0], [0, 1])
     with pytest.raises(ParameterError, match="not finite"):
         GaussianPolicy.from_std([np.nan, 0], [1, 1])
+
+
+def test_to_exact_conversions():
+    from otgeom.families._base import to_exact
+
+    assert to_exact(0.1, "x") == sp.Rational(1, 10)
+    assert to_exact(sp.Float(0.1), "x") == sp.Rational(1, 10)
+    assert to_exact("1/3", "x") == sp.Rational(1, 3)
+    assert abs(to_exact(sp.sqrt(2), "x") - sp.sqrt(2)) < sp.Rational(1, 10**28)
+    with pytest.raises(ParameterError, match="x = I is not a real number"):
+        to_exact(sp.I, "x")

@@ -43,10 +43,11 @@ def to_exact(value: Any, where: str) -> sp.Rational:
     if isinstance(value, sp.Basic):
         if not value.is_number or not value.is_real:
             raise ParameterError(f"{where} = {value} is not a real number")
-        value = sp.nsimplify(value) if not value.is_Rational else value
-        if not value.is_Rational:
-            return sp.Rational(str(sp.Float(value, 30)))
-        return value
+        if value.is_Rational:
+            return value
+        if value.is_Float:
+            return to_exact(float(value), where)
+        return sp.Rational(str(value.evalf(30)))  # sqrt(2), pi: rounded to 30 significant digits
     if isinstance(value, (int, np.integer)):
         return sp.Integer(int(value))
     if isinstance(value, (float, np.floating)):
@@ -167,9 +168,7 @@ class Parameter:
         where = f"{owner}: parameter {self.name}"
         arr = np.array(value, dtype=object)
         # d = 1 convenience: plain numbers for 1-vectors and 1 x 1 matrices.
-        if arr.shape != shape and int(np.prod(arr.shape or (1,))) == int(np.prod(shape)) and all(
-            s == 1 for s in shape[len(arr.shape):]
-        ) and tuple(arr.shape) == tuple(shape[: len(arr.shape)]):
+        if arr.shape != shape and arr.shape == shape[:arr.ndim] and all(k == 1 for k in shape[arr.ndim:]):
             arr = arr.reshape(shape)
         if arr.shape != shape:
             raise ParameterError(
