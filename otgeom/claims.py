@@ -121,6 +121,9 @@ class Claim:
         Deliberately wrong formulas the check must reject.
     applies : callable, optional
         ``applies(family) -> None`` or the reason it does not apply.
+    family_kind : str
+        ``"finite"`` (finite-state families) or ``"lq"`` (the linear-quadratic family); a claim
+        run on a family of the other kind is ``not-applicable``.
     """
 
     name: str
@@ -135,6 +138,11 @@ class Claim:
     formula_name: str = "theory"
     mutants: Mapping[str, Any] = field(default_factory=dict)
     applies: Callable[[Family], str | None] | None = None
+    family_kind: str = "finite"
+
+    def applies_to(self, family: Any) -> bool:
+        """Whether the claim is about families of this kind (finite-state or LQ)."""
+        return getattr(family, "kind", "finite") == self.family_kind
 
     def with_formula(self, formula: Any, name: str = "user") -> "Claim":
         """The same check with another formula under test."""
@@ -147,7 +155,8 @@ class Claim:
         base = dict(claim=self.name, family=family.label, tolerance=self.tolerance,
                     tolerance_reason=self.tolerance_reason, witness=self.witness, formula=self.formula_name,
                     seed=seed)
-        reason = self.applies(family) if self.applies else None
+        reason = None if self.applies_to(family) else f"a claim about {self.family_kind} families"
+        reason = reason or (self.applies(family) if self.applies else None)
         if reason:
             return ClaimResult(verdict="not-applicable", error=None, where={}, details={"reason": reason}, **base)
         rng = np.random.default_rng(seed)

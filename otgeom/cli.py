@@ -23,6 +23,9 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ParameterError(f"--param {item!r}: expected NAME=VALUE (VALUE is JSON, e.g. q=[0.3,0.6])")
         name, raw = item.split("=", 1)
+        if name.strip() == "example" and not raw.strip().startswith('"'):
+            out["example"] = raw.strip()  # a bare example name (lq): example=dean
+            continue
         try:
             out[name.strip()] = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -32,6 +35,7 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 def _cmd_families(args) -> int:
     from otgeom.families import FAMILIES
+    from otgeom.families.lq import DESCRIPTION, EXAMPLES, PARAMETER_DOCS
 
     for name, spec in sorted(FAMILIES.items()):
         print(f"{name}: {spec.description}")
@@ -40,6 +44,10 @@ def _cmd_families(args) -> int:
         structure = {st.name: st.default for st in spec.structural}
         for p in spec.parameters(structure):
             print(f"    {p.name} [{' x '.join(p.shape)}] {p.domain.describe}: {p.doc}")
+    print(f"lq: {DESCRIPTION}")
+    for name, doc in PARAMETER_DOCS.items():
+        print(f"    {name}: {doc}")
+    print(f"    examples: {', '.join(EXAMPLES)} (default: scalar)")
     return 0
 
 
@@ -48,6 +56,8 @@ def _cmd_derive(args) -> int:
     from otgeom.symbolic.geometry import first_order
 
     fam = family(args.family, **_parse_params(args.param))
+    if getattr(fam, "kind", "finite") == "lq":
+        return _derive_lq(fam)
     D = first_order(fam)
     print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
     print(f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}")
@@ -58,6 +68,20 @@ def _cmd_derive(args) -> int:
         print(f"{s} = {text}")
     for key in ("J", "rho", "h", "Q", "gradQ", "flow"):
         print(f"{key} = {D.outputs[key]}")
+    return 0
+
+
+def _derive_lq(fam) -> int:
+    from otgeom.symbolic.lq import scalar_lq
+
+    D = scalar_lq()
+    print(f"# {D.name}  (digest {D.digest}): the scalar LQ family (n = m = 1) derived from its definitions; "
+          f"symbols A, B, Q_c, R, W, tau, K, Sigma, x, a")
+    if fam.n != 1 or fam.m != 1:
+        print(f"# note: {fam.label} has n = {fam.n}, m = {fam.m}; the matrix formulas are in THEORY.md section 5 "
+              "and otgeom.numeric.lq")
+    for key, expr in D.outputs.items():
+        print(f"{key} = {expr}")
     return 0
 
 
@@ -73,7 +97,13 @@ def _cmd_eval(args) -> int:
         raise ParameterError(f"cannot read policy file {args.policy}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ParameterError(f"policy file {args.policy} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    out = evaluate(fam, policy_from_json(data, fam), symbolic=args.symbolic)
+    if getattr(fam, "kind", "finite") == "lq":
+        from otgeom.evaluate import lq_policy_from_json
+
+        policy = lq_policy_from_json(data, fam)
+    else:
+        policy = policy_from_json(data, fam)
+    out = evaluate(fam, policy, symbolic=args.symbolic)
     print(json.dumps(out, indent=2 if args.pretty else None))
     return 0
 
@@ -94,6 +124,8 @@ def _cmd_check(args) -> int:
     results = []
     for fam in fams:
         for c in claims:
+            if not c.applies_to(fam):
+                continue
             r = c.run(fam, seed=args.seed)
             results.append(r)
             if not args.json:

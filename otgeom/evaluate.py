@@ -10,6 +10,14 @@ Keys (a stable contract, extend but never rename): ``family``, ``parameters``, `
 The numeric path evaluates the definitions (Gauss–Hermite quadrature with order doubling,
 GTH, linear solve, the policy-gradient formula); the symbolic path evaluates the closed
 forms (tree theorem, closed-form expectations, direct differentiation of J(theta)).
+
+For the ``lq`` family (policy ``{"K": [[..]], "Sigma": [[..]]}``) the keys are ``family``,
+``parameters``, ``method``, ``X``, ``P``, ``J`` (with the entropy term when tau > 0), ``cost``
+(without it), ``M``, ``E_K``, ``grad_K`` (:math:`\partial J/\partial K = 2E_KX`), ``grad_Sigma``
+(symmetric :math:`\partial J/\partial\Sigma = M - \tfrac\tau2\Sigma^{-1}`), ``riemannian_grad_K``
+(:math:`2E_K`), ``riemannian_grad_Sigma`` (the covariance velocity :math:`2(G\Sigma + \Sigma G)`),
+``grad_norm2``, ``K_opt``, ``Sigma_opt``, ``J_opt``, ``hessian_opt_eigenvalues`` (Riemannian Hessian
+at the optimum relative to the metric) and ``regularity`` (spectral radius of A - BK, Riccati residual).
 """
 from __future__ import annotations
 
@@ -21,11 +29,12 @@ import numpy as np
 from otgeom.errors import PolicyError
 from otgeom.families import Family
 from otgeom.numeric.chain import evaluate_gaussian_chain
+from otgeom.numeric.lq import LQPolicy
 from otgeom.numeric.geometry import gaussian_gradient
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.stationary import regularity
 
-__all__ = ["evaluate", "policy_from_json"]
+__all__ = ["evaluate", "policy_from_json", "lq_policy_from_json"]
 
 
 def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
@@ -99,12 +108,95 @@ def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
             "grad_cov": grad_cov, **out, "grad_norm2": float(v["grad_norm2"]), "regularity": reg.to_dict()}
 
 
-def evaluate(family: Family, policy: GaussianPolicy, symbolic: bool = False) -> dict[str, Any]:
+def lq_policy_from_json(data: Any, family) -> LQPolicy:
+    """Parse ``{"K": [[..]], "Sigma": [[..]]}`` (Sigma may be omitted when tau = 0: deterministic policy)."""
+    if not isinstance(data, dict) or "K" not in data:
+        raise PolicyError('LQ policy file must be a JSON object with "K" (m x n) and "Sigma" (m x m)')
+    unknown = sorted(set(data) - {"K", "Sigma"})
+    if unknown:
+        raise PolicyError(f"LQ policy file has unknown key(s) {', '.join(unknown)}; expected K and Sigma")
+    try:
+        K = np.atleast_2d(np.asarray(data["K"], float))
+        if "Sigma" not in data:
+            if family.tau > 0:
+                raise PolicyError(f'LQ policy file: "Sigma" is required when tau = {family.tau:g} > 0')
+            return LQPolicy.deterministic(K)
+        return LQPolicy(K, np.atleast_2d(np.asarray(data["Sigma"], float)))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, PolicyError):
+            raise
+        raise PolicyError(f"LQ policy file: K and Sigma must be matrices (nested lists of numbers) ({exc})") from None
+
+
+def _lq(family, policy: LQPolicy, symbolic: bool) -> dict[str, Any]:
+    from otgeom.numeric.lq import hessian_spectrum_at_optimum, lq_optimum, lq_point
+
+    pt = lq_point(family, policy)
+    opt = lq_optimum(family)
+    out = {"X": pt.X, "P": pt.P, "J": pt.J, "cost": pt.cost, "M": pt.M, "E_K": pt.E, "grad_K": pt.grad_K,
+           "grad_Sigma": pt.grad_Sigma, "riemannian_grad_K": pt.riemannian_grad_K,
+           "riemannian_grad_Sigma": pt.riemannian_grad_Sigma, "grad_norm2": pt.grad_norm2, "K_opt": opt.K,
+           "Sigma_opt": opt.Sigma, "J_opt": opt.J,
+           "hessian_opt_eigenvalues": {k: v.tolist() for k, v in hessian_spectrum_at_optimum(family, opt).items()},
+           "regularity": {"spectral_radius": pt.spectral_radius, "stable": True,
+                          "min_eig_X": float(np.linalg.eigvalsh(pt.X).min()),
+                          "riccati_residual": opt.riccati_residual,
+                          "optimum_spectral_radius": opt.spectral_radius}}
+    if symbolic:
+        out.update(_lq_symbolic(family, policy))
+    return out
+
+
+def _lq_symbolic(family, policy: LQPolicy) -> dict[str, Any]:
+    """The scalar closed forms (sympy, derived from the definitions) evaluated at the exact parameters."""
+    import sympy as sp
+
+    from otgeom.errors import ParameterError
+    from otgeom.symbolic.lq import SYMBOLS, scalar_lq
+
+    if family.n != 1 or family.m != 1:
+        raise ParameterError(f"{family.label}: --symbolic is available for the scalar LQ family only "
+                             f"(n = m = 1); this one has n = {family.n}, m = {family.m}")
+    D = scalar_lq()
+    ex = family.exact
+    vals = {SYMBOLS["A"]: ex["A"][0, 0], SYMBOLS["B"]: ex["B"][0, 0], SYMBOLS["Qc"]: ex["Qc"][0, 0],
+            SYMBOLS["R"]: ex["R"][0, 0], SYMBOLS["W"]: ex["W"][0, 0], SYMBOLS["tau"]: ex["tau"],
+            SYMBOLS["K"]: sp.Rational(float(policy.K[0, 0]))}
+    s = float(policy.Sigma[0, 0])
+    num = lambda e: float(sp.N(e.subs(vals), 30))  # noqa: E731
+    X = num(D.outputs["X"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
+    P = num(D.outputs["P"])
+    cost = num(D.outputs["J_cost"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
+    J = cost - float(family.tau) * 0.5 * float(np.log(2 * np.pi * np.e * s)) if family.tau > 0 else cost
+    dK = num(D.outputs["dJ_dK"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
+    Kopt = num(D.outputs["K_opt"])
+    Sopt = num(D.outputs["Sigma_opt"])
+    Jopt = num(D.outputs["J_cost"].subs({SYMBOLS["K"]: D.outputs["K_opt"], SYMBOLS["Sigma"]: D.outputs["Sigma_opt"]}))
+    if family.tau > 0:
+        Jopt -= float(family.tau) * 0.5 * float(np.log(2 * np.pi * np.e * Sopt))
+    M = float(family.R[0, 0] + family.B[0, 0] ** 2 * P)
+    gS = num(D.outputs["dJ_dSigma"].subs(SYMBOLS["Sigma"], sp.Rational(s))) if s > 0 else M
+    return {"method": "symbolic", "X": [[X]], "P": [[P]], "J": J, "cost": cost, "grad_K": [[dK]],
+            "grad_Sigma": [[gS]], "riemannian_grad_K": [[dK / X]], "K_opt": [[Kopt]], "Sigma_opt": [[Sopt]],
+            "J_opt": Jopt}
+
+
+def evaluate(family, policy, symbolic: bool = False) -> dict[str, Any]:
     """All first-order numbers of ``family`` at ``policy`` as JSON-ready data (see module docstring)."""
+    if getattr(family, "kind", "finite") == "lq":
+        body = _lq(family, policy, symbolic)
+        method = body.pop("method", "numeric")
+        out = {"family": family.label, "parameters": family.parameters_json(), "method": method}
+        out.update(_jsonify(body))
+        json.dumps(out)
+        return out
     body = _symbolic(family, policy) if symbolic else _numeric(family, policy)
     out = {"family": family.label, "parameters": family.parameters_json(),
            "method": "symbolic" if symbolic else "numeric"}
-    for key, val in body.items():
-        out[key] = val.tolist() if isinstance(val, np.ndarray) else val
+    out.update(_jsonify(body))
     json.dumps(out)  # contract: everything is JSON
     return out
+
+
+def _jsonify(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in body.items()}

@@ -14,10 +14,11 @@ import numpy as np
 import sympy as sp
 
 from otgeom.families._base import Family
+from otgeom.numeric.lq import LQPolicy
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 
 __all__ = ["random_parameters", "random_family", "random_gaussian_policy", "random_particle_policy",
-           "random_stochastic_matrix"]
+           "random_stochastic_matrix", "random_lq_policy"]
 
 
 def _rat(rng: np.random.Generator, lo: int, hi: int, den: int) -> sp.Rational:
@@ -99,3 +100,26 @@ def random_particle_policy(family: Family, rng: np.random.Generator, n_particles
     parts = ParticlePolicy.sample_gaussian(g, n_particles, rng).particles
     w = rng.dirichlet(np.ones(n_particles), size=family.n_states)
     return ParticlePolicy(parts, w / w.sum(axis=1, keepdims=True))
+
+
+def random_lq_policy(family, rng: np.random.Generator, spread: float = 0.3,
+                     sigma_range: tuple[float, float] = (0.2, 1.0)) -> LQPolicy:
+    r"""A random stabilising linear-Gaussian policy near the optimum of an LQ family.
+
+    :math:`K = K^* + \Delta`, :math:`\Delta` Gaussian with :math:`\|\Delta\|_F = ` ``spread`` :math:`\cdot\max(1,\|K^*\|_F)`,
+    halved until :math:`\rho(A - BK) \le (1 + \rho(A - BK^*))/2` (so J stays moderate); Σ with
+    eigenvalues in ``sigma_range`` (rounded to 2 decimals) in a random orthonormal basis.
+    """
+    from otgeom.numeric.lq import lq_optimum, spectral_radius
+
+    opt = lq_optimum(family)
+    m, n = family.m, family.n
+    D = rng.standard_normal((m, n))
+    D *= spread * max(1.0, float(np.linalg.norm(opt.K))) / np.linalg.norm(D)
+    bound = 0.5 * (1 + opt.spectral_radius)
+    while spectral_radius(family.A - family.B @ (opt.K + D)) > bound:
+        D *= 0.5
+    Qm, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    ev = np.round(rng.uniform(*sigma_range, m), 2)
+    S = Qm @ np.diag(ev) @ Qm.T
+    return LQPolicy(np.round(opt.K + D, 4), 0.5 * (S + S.T))

@@ -6,6 +6,9 @@ from otgeom.families import builtin_cases
 from proofs_checks import CLAIMS
 
 SWITCH2 = family("switch2")
+LQ_SCALAR = family("lq")
+#: the family each claim is shown on in the fast tests: the first built-in of its kind
+DEFAULT = {"finite": SWITCH2, "lq": LQ_SCALAR}
 
 
 def test_every_claim_has_a_mutant_and_a_reasoned_tolerance():
@@ -17,22 +20,30 @@ def test_every_claim_has_a_mutant_and_a_reasoned_tolerance():
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.name)
-def test_claim_holds_on_switch2(claim):
-    r = claim.run(SWITCH2, seed=0)
+def test_claim_holds_on_first_builtin(claim):
+    r = claim.run(DEFAULT[claim.family_kind], seed=0)
     assert r.verdict == "holds", (r.error, r.details)
 
 
 @pytest.mark.parametrize("claim, mutant", [(c, m) for c in CLAIMS for m in c.mutants],
                          ids=lambda x: x if isinstance(x, str) else x.name)
 def test_claim_rejects_mutant(claim, mutant):
-    r = claim.mutant(mutant).run(SWITCH2, seed=0)
+    r = claim.mutant(mutant).run(DEFAULT[claim.family_kind], seed=0)
     assert r.verdict == "fails", (claim.name, mutant, r.error, r.details)
     assert r.formula == f"mutant:{mutant}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fam", builtin_cases()[1:], ids=lambda f: f.label)
+@pytest.mark.parametrize("fam", [f for f in builtin_cases() if f.label not in {d.label for d in DEFAULT.values()}], ids=lambda f: f.label)
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.name)
 def test_claim_holds_on_other_builtins(claim, fam):
+    if not claim.applies_to(fam):
+        pytest.skip(f"{claim.name} is about {claim.family_kind} families")
     r = claim.run(fam, seed=1)
     assert r.verdict in ("holds", "not-applicable"), (r.verdict, r.error, r.details)
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.name)
+def test_claim_of_another_kind_is_not_applicable(claim):
+    other = LQ_SCALAR if claim.family_kind == "finite" else SWITCH2
+    assert claim.run(other).verdict == "not-applicable"

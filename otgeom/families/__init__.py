@@ -1,6 +1,8 @@
 """The family registry: one small file per family (see ``_template.py``).
 
-``family(name, **params)`` validates and returns a :class:`Family`;
+``family(name, **params)`` validates and returns a :class:`Family` (finite states, symbolic
+primitives) or, for ``lq``, an :class:`~otgeom.families.lq.LQFamily` (continuous states,
+closed forms); both carry ``kind`` (``"finite"`` / ``"lq"``), which decides the claims that apply.
 ``BUILTIN_CASES`` are the instances the claim suite runs on by default.
 """
 from __future__ import annotations
@@ -10,9 +12,10 @@ from typing import Any
 from otgeom.errors import ParameterError
 from otgeom.families import modulated, switch2
 from otgeom.families._base import Domain, Family, FamilySpec, Parameter, Primitives, Structural
+from otgeom.families.lq import LQFamily, lq_family
 
 __all__ = ["FAMILIES", "BUILTIN_CASES", "family", "builtin_cases", "Family", "FamilySpec", "Parameter",
-           "Domain", "Structural", "Primitives"]
+           "Domain", "Structural", "Primitives", "LQFamily", "family_names"]
 
 FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modulated)}
 
@@ -21,15 +24,25 @@ BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("switch2", {}),
     ("modulated", {"n": 3, "d": 1}),
     ("modulated", {"n": 2, "d": 2}),
+    ("lq", {}),
+    ("lq", {"example": "dean"}),
+    ("lq", {"tau": "1/2"}),
 )
 
 
-def family(name: str, **params: Any) -> Family:
+def family_names() -> list[str]:
+    """Every family name, finite-state and continuous."""
+    return sorted([*FAMILIES, "lq"])
+
+
+def family(name: str, **params: Any) -> Family | LQFamily:
     """Instantiate a registered family by name (unspecified parameters take their defaults)."""
+    if name == "lq":
+        return lq_family(**params)
     try:
         spec = FAMILIES[name]
     except KeyError:
-        raise ParameterError(f"unknown family {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
+        raise ParameterError(f"unknown family {name!r}; known: {', '.join(family_names())}") from None
     return spec.instantiate(**params)
 
 

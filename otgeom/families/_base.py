@@ -318,6 +318,9 @@ class Family:
     symbols: Mapping[str, np.ndarray] = field(init=False)
     validation: Mapping[str, str] = field(init=False)
 
+    #: finite state space (the claims of THEORY.md sections 1-4 apply); see ``LQFamily.kind``
+    kind = "finite"
+
     def __post_init__(self) -> None:
         d = self.spec.action_dim(self.structure)
         action = tuple(sp.Symbol(f"a_{i}" if d > 1 else "a", real=True) for i in range(d))
