@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
 
-from otgeom.errors import PolicyError, RegularityError
+from otgeom.errors import ParameterError, RegularityError
 from otgeom.numeric.flows import integrate
 from otgeom.numeric.lq import (LQOptimum, LQPolicy, flow_velocity, lq_optimum, lq_point, riemannian_hessian_matrix_K,
                                riemannian_hessian_vector_K)
@@ -240,7 +240,7 @@ def linear_rate(errors: np.ndarray, floor: float = 1e-11) -> float:
     e = np.asarray(errors, float)
     e = e[e > floor]
     if len(e) < 4:
-        raise PolicyError("too few iterates above the floor to measure a linear rate")
+        raise ParameterError("too few iterates above the floor to measure a linear rate")
     tail = e[len(e) // 2:]
     return float(np.exp(np.mean(np.diff(np.log(tail)))))
 
@@ -250,6 +250,6 @@ def convergence_order(errors: np.ndarray, floor: float = 1e-13) -> float:
     e = np.asarray(errors, float)
     e = e[e > floor]
     if len(e) < 3:
-        raise PolicyError("too few iterates above the floor to measure a convergence order")
+        raise ParameterError("too few iterates above the floor to measure a convergence order")
     e0, e1, e2 = e[-3:]
     return float(np.log(e2 / e1) / np.log(e1 / e0))
