@@ -25,14 +25,7 @@ from otgeom.families.lq import lq_family
 from otgeom.numeric.lq import LQPolicy, lq_point
 from otgeom.numeric.lq_solvers import (convergence_order, gradient_flow, hewer, linear_rate, natural_gradient,
                                        riemannian_newton, stabilising_gain)
-
-
-def random_system(n, m, seed, radius=1.05):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((n, n))
-    A *= radius / np.abs(np.linalg.eigvals(A)).max()
-    B = rng.standard_normal((n, m))
-    return lq_family(A=A.tolist(), B=B.tolist(), Qc=np.eye(n).tolist(), R=np.eye(m).tolist(), W=np.eye(n).tolist())
+from otgeom.sampling import random_lq_system as random_system
 
 
 class LyapunovTimer:

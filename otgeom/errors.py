@@ -19,6 +19,8 @@ __all__ = [
     "RegularityError",
     "ExpressionError",
     "check_finite",
+    "check_symmetric",
+    "check_definite",
 ]
 
 
@@ -64,6 +66,29 @@ def check_finite(x: Any, name: str, owner: str = "") -> np.ndarray:
         val = arr[idx] if idx else float(arr)
         raise ParameterError(f"{prefix}{where} = {val} is not finite")
     return arr
+
+
+def check_symmetric(M: np.ndarray, name: str, owner: str, error: type = None) -> np.ndarray:
+    """Return ``(M + M^T)/2`` after checking |M - M^T| <= 1e-12 max(1, |M|); the error names both entries."""
+    error = error or ParameterError
+    M = np.asarray(M, dtype=float)
+    D = np.abs(M - M.T)
+    if D.max() > 1e-12 * max(1.0, float(np.abs(M).max())):
+        i, j = (int(k) for k in np.unravel_index(int(np.argmax(D)), D.shape))
+        raise error(f"{owner}: {name} is not symmetric: {name}[{i}][{j}] = {M[i, j]:.6g} but "
+                    f"{name}[{j}][{i}] = {M[j, i]:.6g}")
+    return 0.5 * (M + M.T)
+
+
+def check_definite(M: np.ndarray, name: str, owner: str, strict: bool, error: type = None) -> None:
+    """Check a symmetric M is positive (semi-)definite up to 1e-12 of its scale; the error gives the smallest eigenvalue."""
+    error = error or ParameterError
+    eig = np.linalg.eigvalsh(np.asarray(M, dtype=float))
+    tol = 1e-12 * max(1.0, float(np.abs(eig).max()))
+    lo = float(eig.min())
+    if (strict and lo <= tol) or (not strict and lo < -tol):
+        kind = "positive definite" if strict else "positive semi-definite"
+        raise error(f"{owner}: {name} must be symmetric {kind}; its smallest eigenvalue is {lo:.6g}")
 
 
 def _is_finite_number(v: Any) -> bool:

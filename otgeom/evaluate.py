@@ -29,7 +29,7 @@ import numpy as np
 from otgeom.errors import PolicyError
 from otgeom.families import Family
 from otgeom.numeric.chain import evaluate_gaussian_chain
-from otgeom.numeric.lq import LQPolicy
+from otgeom.numeric.lq import LQPolicy, gaussian_entropy
 from otgeom.numeric.geometry import gaussian_gradient
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.stationary import regularity
@@ -167,13 +167,13 @@ def _lq_symbolic(family, policy: LQPolicy) -> dict[str, Any]:
     X = num(D.outputs["X"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
     P = num(D.outputs["P"])
     cost = num(D.outputs["J_cost"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
-    J = cost - float(family.tau) * 0.5 * float(np.log(2 * np.pi * np.e * s)) if family.tau > 0 else cost
+    J = cost - family.tau * gaussian_entropy(policy.Sigma) if family.tau > 0 else cost
     dK = num(D.outputs["dJ_dK"].subs(SYMBOLS["Sigma"], sp.Rational(s)))
     Kopt = num(D.outputs["K_opt"])
     Sopt = num(D.outputs["Sigma_opt"])
     Jopt = num(D.outputs["J_cost"].subs({SYMBOLS["K"]: D.outputs["K_opt"], SYMBOLS["Sigma"]: D.outputs["Sigma_opt"]}))
     if family.tau > 0:
-        Jopt -= float(family.tau) * 0.5 * float(np.log(2 * np.pi * np.e * Sopt))
+        Jopt -= family.tau * gaussian_entropy(np.array([[Sopt]]))
     M = float(family.R[0, 0] + family.B[0, 0] ** 2 * P)
     gS = num(D.outputs["dJ_dSigma"].subs(SYMBOLS["Sigma"], sp.Rational(s))) if s > 0 else M
     return {"method": "symbolic", "X": [[X]], "P": [[P]], "J": J, "cost": cost, "grad_K": [[dK]],

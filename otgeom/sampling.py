@@ -18,7 +18,7 @@ from otgeom.numeric.lq import LQPolicy
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 
 __all__ = ["random_parameters", "random_family", "random_gaussian_policy", "random_particle_policy",
-           "random_stochastic_matrix", "random_lq_policy"]
+           "random_stochastic_matrix", "random_lq_policy", "random_lq_system"]
 
 
 def _rat(rng: np.random.Generator, lo: int, hi: int, den: int) -> sp.Rational:
@@ -123,3 +123,15 @@ def random_lq_policy(family, rng: np.random.Generator, spread: float = 0.3,
     ev = np.round(rng.uniform(*sigma_range, m), 2)
     S = Qm @ np.diag(ev) @ Qm.T
     return LQPolicy(np.round(opt.K + D, 4), 0.5 * (S + S.T))
+
+
+def random_lq_system(n: int, m: int, seed: int, radius: float = 1.05):
+    """A random LQ family: Gaussian A scaled to spectral radius ``radius`` (open-loop unstable by default),
+    Gaussian B, and Qc = R = W = I.  Stabilisable with probability 1 (checked by the family)."""
+    from otgeom.families.lq import lq_family
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n))
+    A *= radius / np.abs(np.linalg.eigvals(A)).max()
+    B = rng.standard_normal((n, m))
+    return lq_family(A=A.tolist(), B=B.tolist(), Qc=np.eye(n).tolist(), R=np.eye(m).tolist(), W=np.eye(n).tolist())

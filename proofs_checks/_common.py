@@ -1,12 +1,31 @@
-"""Shared helpers of the claim checks: exact conversions, chain evaluations on both paths."""
+"""Shared helpers of the claim checks: exact conversions, chain evaluations on both paths, Taylor outcomes."""
 from __future__ import annotations
 
 import itertools
 
 import mpmath
+import numpy as np
 import sympy as sp
 
+from otgeom.claims import Outcome
 from otgeom.numeric.policies import GaussianPolicy
+from otgeom.numeric.taylor import SLOPE_TOLERANCE
+
+TAYLOR_REASON = (f"slope of the Taylor remainder on the smallest resolved steps; a correct first derivative "
+                 f"gives 2 (observed within 0.05), a wrong one 1: |slope - 2| <= {SLOPE_TOLERANCE}")
+TAYLOR_REASON_EVEN = (f"slope of the symmetrised Taylor remainder (f(eps) + f(-eps))/2 - f(0) - eps^2 H/2 on the "
+                      f"smallest resolved steps: odd orders cancel, so a correct second derivative H gives 4, a wrong "
+                      f"one 2: |slope - 4| <= {SLOPE_TOLERANCE}")
+
+
+def taylor_outcome(results, wheres) -> Outcome:
+    """The worst of several Taylor checks as an Outcome (inconclusive unless its slope could be fitted)."""
+    k = int(np.argmax([r.error if r.error is not None else np.inf for r in results]))
+    worst = results[k]
+    where = {**wheres[k], "curve": worst.curve, "slope": worst.slope, "taylor_verdict": worst.verdict}
+    if worst.verdict != "asymptotic":
+        return Outcome(None, where, {"reason": f"Taylor check {worst.verdict}"}, verdict="inconclusive")
+    return Outcome(worst.error, where, {"remainders": worst.remainder.tolist(), "eps": worst.eps.tolist()})
 
 #: Gauss–Hermite orders for the numeric path: the value and its order-doubling error estimate.
 QUAD_ORDER = 60

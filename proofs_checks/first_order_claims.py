@@ -16,20 +16,7 @@ from otgeom.numeric.geometry import affine_field, gaussian_gradient, metric
 from otgeom.numeric.taylor import SLOPE_TOLERANCE, taylor_check
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
 from otgeom.symbolic.geometry import first_order
-from proofs_checks._common import QUAD_ORDER, symbolic_args
-
-TAYLOR_REASON = (f"slope of the Taylor remainder on the smallest resolved steps; a correct first derivative "
-                 f"gives 2 (observed within 0.05), a wrong one 1: |slope - 2| <= {SLOPE_TOLERANCE}")
-
-
-def _taylor_outcome(results, where_list):
-    k = int(np.argmax([r.error if r.error is not None else np.inf for r in results]))
-    worst = results[k]
-    where = {**where_list[k], "curve": worst.curve, "slope": worst.slope, "taylor_verdict": worst.verdict}
-    if worst.verdict != "asymptotic":
-        return Outcome(None, where, {"reason": f"Taylor check {worst.verdict}"}, verdict="inconclusive")
-    return Outcome(worst.error, where, {"remainders": worst.remainder.tolist(), "eps": worst.eps.tolist()})
-
+from proofs_checks._common import QUAD_ORDER, TAYLOR_REASON, symbolic_args, taylor_outcome
 
 # ----------------------------------------------------------------------------- policy gradient theorem
 def _check_policy_gradient(family, rng, formula):
@@ -112,7 +99,7 @@ def _check_first_variation(family, rng, formula):
                            lambda e: sol.J + e * dJ, order=1, curve="push-forward (id + eps v)#pi, particles")
         results.append(res)
         wheres.append({"sample": k, "dJ": dJ})
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 FIRST_VARIATION = Claim(
@@ -153,7 +140,7 @@ def _check_riemannian_gradient(family, rng, formula):
                            eps=2.0 ** -np.arange(2, 24))
         results.append(res)
         wheres.append({"sample": k, "g(grad J, v)": model_slope})
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 RIEMANNIAN_GRADIENT = Claim(
@@ -187,7 +174,7 @@ def _check_energy_decay(family, rng, formula):
     J_at = dict(zip(flow.t.tolist(), flow.J))
     res = taylor_check(lambda t: J_at[float(t)], lambda t: sol.J + t * rate, order=1,
                        curve="particle gradient flow da/dt = -grad_a Q", eps=eps)
-    return _taylor_outcome([res], [{"dJ/dt": rate}])
+    return taylor_outcome([res], [{"dJ/dt": rate}])
 
 
 ENERGY_DECAY = Claim(

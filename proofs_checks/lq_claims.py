@@ -12,23 +12,19 @@ import sympy as sp
 
 from otgeom.claims import Claim, Outcome
 from otgeom.errors import RegularityError
-from otgeom.numeric.lq import (LQPolicy, action_value_grad, christoffel_K, closed_loop, flow_velocity, geodesic_K, hessian_K,
+from otgeom.numeric.lq import (LQPolicy, action_value_grad, christoffel_K, closed_loop, flow_velocity, gain_point, geodesic_K, hessian_K,
                                lq_optimum, lq_point, riemannian_hessian_K, stationary_covariance)
 from otgeom.numeric.lq_grid import grid_cost
 from otgeom.numeric.lq_montecarlo import simulate
 from otgeom.numeric.lq_solvers import gradient_flow, hewer, stabilising_gain
-from otgeom.numeric.taylor import SLOPE_TOLERANCE, taylor_check
+from otgeom.numeric.taylor import SLOPE_TOLERANCE, even_taylor_check, taylor_check
 from otgeom.sampling import random_lq_policy
 from otgeom.symbolic.lq import SYMBOLS, scalar_lq
+from proofs_checks._common import TAYLOR_REASON, TAYLOR_REASON_EVEN, taylor_outcome
 
 __all__ = ["CLAIMS"]
 
 SECTION = "5"
-TAYLOR_REASON_2 = (f"slope of the Taylor remainder on the smallest resolved steps; a correct first derivative gives 2, "
-                   f"a wrong one 1: |slope - 2| <= {SLOPE_TOLERANCE}")
-TAYLOR_REASON_EVEN = (f"slope of the symmetrised Taylor remainder (f(eps) + f(-eps))/2 - f(0) - eps^2 H/2 on the smallest "
-                      f"resolved steps: odd orders cancel, so a correct second derivative H gives 4, a wrong one 2: "
-                      f"|slope - 4| <= {SLOPE_TOLERANCE}")
 Z_BOUND = 4.5
 LAG1_MAX = 0.2
 
@@ -47,24 +43,6 @@ def _direction(family, pol: LQPolicy, rng) -> np.ndarray:
     A_K = family.A - family.B @ pol.K
     margin = 1 - np.abs(np.linalg.eigvals(A_K)).max()
     return U * (0.2 * margin / (np.linalg.norm(family.B, 2) * np.linalg.norm(U)))
-
-
-def _even_taylor(value, f0: float, H: float, curve: str, eps=None):
-    """Taylor check of a second derivative on the even part of f along a curve through 0 (expected slope 4).
-
-    The plain remainder f(eps) - f0 - eps f' - eps^2 H/2 has slope 3 but its eps^4 term can dominate over the
-    few decades resolvable above round-off; the even part cancels eps^3 and leaves eps^4 + O(eps^6).
-    """
-    return taylor_check(lambda e: 0.5 * (value(e) + value(-e)), lambda e: f0 + 0.5 * e * e * H, 3, curve, eps)
-
-
-def _taylor_outcome(results, wheres):
-    k = int(np.argmax([r.error if r.error is not None else np.inf for r in results]))
-    worst = results[k]
-    where = {**wheres[k], "curve": worst.curve, "slope": worst.slope, "taylor_verdict": worst.verdict}
-    if worst.verdict != "asymptotic":
-        return Outcome(None, where, {"reason": f"Taylor check {worst.verdict}"}, verdict="inconclusive")
-    return Outcome(worst.error, where, {"remainders": worst.remainder.tolist(), "eps": worst.eps.tolist()})
 
 
 # ------------------------------------------------------------------------------ stationary covariance
@@ -221,7 +199,7 @@ def _check_action_gradient(family, rng, formula):
 
         results.append(taylor_check(cost, lambda e: pt.cost + e * dJ, 1, "(id + eps v)_# pi"))
         wheres.append(_where(family, pol, U=U.tolist(), S=S.tolist()))
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 ACTION_GRADIENT = Claim(
@@ -230,7 +208,7 @@ ACTION_GRADIENT = Claim(
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="the plain cost J(K, Sigma) by Lyapunov solves along the push-forward (K + eps U, (I + eps S) Sigma "
             "(I + eps S)), against E[<grad_a Q, v>] by a Gauss-Hermite rule exact for degree <= 5",
-    tolerance=SLOPE_TOLERANCE, tolerance_reason=TAYLOR_REASON_2,
+    tolerance=SLOPE_TOLERANCE, tolerance_reason=TAYLOR_REASON,
     check=_check_action_gradient, formula=_theory_grad_a_Q,
     mutants={"no-BPB": lambda pt, x, a: 2 * a @ pt.family.R.T + 2 * x @ (pt.family.B.T @ pt.P @ pt.family.A).T,
              "sign": lambda pt, x, a: -action_value_grad(pt, x, a)},
@@ -250,7 +228,7 @@ def _check_riemannian_gradient(family, rng, formula):
         results.append(taylor_check(lambda e: lq_point(family, LQPolicy(pol.K + e * U, pol.Sigma)).J,
                                     lambda e: pt.J + e * slope, 1, "K + eps U"))
         wheres.append(_where(family, pol, U=U.tolist()))
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 RIEMANNIAN_GRADIENT = Claim(
@@ -258,7 +236,7 @@ RIEMANNIAN_GRADIENT = Claim(
     statement=r"\mathrm{grad}_K J = 2E_K = 2(MK - B^\top PA)\ \text{ for } g_K(U,U) = \operatorname{tr}(UXU^\top)",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="J by Lyapunov solves along K + eps U against J + eps g_K(grad, U)",
-    tolerance=SLOPE_TOLERANCE, tolerance_reason=TAYLOR_REASON_2,
+    tolerance=SLOPE_TOLERANCE, tolerance_reason=TAYLOR_REASON,
     check=_check_riemannian_gradient, formula=lambda pt: pt.riemannian_grad_K,
     mutants={"euclidean-gradient": lambda pt: pt.grad_K, "half": lambda pt: pt.E},
     family_kind="lq",
@@ -374,9 +352,9 @@ def _check_hessian_opt(family, rng, formula):
         def value(e):
             return lq_point(family, LQPolicy(opt.K + e * U, opt.Sigma + e * T)).J
 
-        results.append(_even_taylor(value, J0, H, "(K*, Sigma*) + eps (U, T)"))
+        results.append(even_taylor_check(value, J0, H, "(K*, Sigma*) + eps (U, T)"))
         wheres.append({"parameters": family.parameters_json(), "U": U.tolist(), "T": T.tolist()})
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 HESSIAN_OPT = Claim(
@@ -414,9 +392,9 @@ def _check_lc_hessian(family, rng, formula):
             Ks, _ = geodesic_K(family, pol, sign * U, eps)
             J_on.update({sign * float(e): lq_point(family, LQPolicy(K, pol.Sigma)).J for e, K in zip(eps, Ks)})
         H = float(formula(pt, U))
-        results.append(_even_taylor(lambda e: pt.J if e == 0 else J_on[float(e)], pt.J, H, "geodesic of g_K", eps))
+        results.append(even_taylor_check(lambda e: pt.J if e == 0 else J_on[float(e)], pt.J, H, "geodesic of g_K", eps))
         wheres.append(_where(family, pol, U=U.tolist(), gradient_norm=float(np.linalg.norm(pt.grad_K))))
-    return _taylor_outcome(results, wheres)
+    return taylor_outcome(results, wheres)
 
 
 LC_HESSIAN = Claim(
@@ -463,7 +441,7 @@ FLOW = Claim(
     tolerance_reason="largest of the relative J gap, K error and Sigma error; the linear rate 2 mu_min predicts "
                      "e^-24 ~ 4e-11 of the initial K error at t_end, the integrator tolerance is 1e-10",
     check=_check_flow, formula=flow_velocity,
-    mutants={"no-BPB": lambda f, K, S: (-2 * (f.R @ K - f.B.T @ lq_point(f, LQPolicy(K, np.eye(f.m))).P @ f.A),
+    mutants={"no-BPB": lambda f, K, S: (-2 * (f.R @ K - f.B.T @ gain_point(f, K).P @ f.A),
                                         flow_velocity(f, K, S)[1]),
              "entropy-weight-one": lambda f, K, S: (flow_velocity(f, K, S)[0],
                                                     flow_velocity(f, K, S)[1] + 2 * (1 - f.tau) * np.eye(f.m))},

@@ -15,20 +15,11 @@ from otgeom.numeric.lq import (LQPolicy, Stein, geodesic_K, geodesic_speed2, hes
 from otgeom.numeric.lq_solvers import (convergence_order, gradient_flow, hewer, linear_rate, natural_gradient,
                                        riemannian_newton, stabilising_gain)
 from otgeom.families.lq import lq_family
-from otgeom.sampling import random_lq_policy
+from otgeom.sampling import random_lq_policy, random_lq_system as random_system
 
 SCALAR = family("lq")
 DEAN = family("lq", example="dean")
 ENTROPIC = family("lq", tau="1/2")
-
-
-def random_system(n, m, seed, radius=1.05):
-    """A random open-loop unstable (A, B) with spectral radius ``radius``; Qc = I, R = I, W = I."""
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((n, n))
-    A *= radius / np.abs(np.linalg.eigvals(A)).max()
-    B = rng.standard_normal((n, m))
-    return lq_family(A=A.tolist(), B=B.tolist(), Qc=np.eye(n).tolist(), R=np.eye(m).tolist(), W=np.eye(n).tolist())
 
 
 # ----------------------------------------------------------------------------------- bad input
@@ -143,7 +134,7 @@ def test_joint_hessian_in_K_and_Sigma_by_taylor(fam):
     (Not on dean: there Qc = 1e-3 I makes dP, hence the cross terms, ~1e-6 of the Hessian, below what a
     Taylor check in float64 can resolve; the second assertion would then rightly be undecidable.)
     """
-    from proofs_checks.lq_claims import _even_taylor
+    from otgeom.numeric.taylor import even_taylor_check
 
     rng = np.random.default_rng(5)
     pol = random_lq_policy(fam, rng)
@@ -156,8 +147,8 @@ def test_joint_hessian_in_K_and_Sigma_by_taylor(fam):
         return lq_point(fam, LQPolicy(pol.K + e * U, pol.Sigma + e * S)).J
 
     H = hessian(pt, U, S)
-    assert _even_taylor(J, pt.J, H, "(K, Sigma) + eps (U, S)").holds()
-    assert not _even_taylor(J, pt.J, hessian_K(pt, U), "(K, Sigma) + eps (U, S)").holds()  # cross terms matter
+    assert even_taylor_check(J, pt.J, H, "(K, Sigma) + eps (U, S)").holds()
+    assert not even_taylor_check(J, pt.J, hessian_K(pt, U), "(K, Sigma) + eps (U, S)").holds()  # cross terms matter
 
 
 def test_geodesics_keep_constant_speed():
@@ -245,7 +236,7 @@ from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 def lq_systems_and_gains(draw):
     """Random 2-dimensional, 1-action systems and a stabilising gain near the optimum; the rare
     unstabilisable draw is rejected by the family's own PBH check (and discarded here)."""
-    n, m = 2, 1
+    n = 2
     A = np.array(draw(st.lists(st.integers(-12, 12), min_size=4, max_size=4)), float).reshape(n, n) / 10
     B = np.array([[1.0], [draw(st.integers(1, 10)) / 10]])
     try:

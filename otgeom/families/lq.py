@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-import sympy as sp
 
-from otgeom.errors import ParameterError
+from otgeom.errors import ParameterError, check_definite, check_symmetric
 from otgeom.families._base import to_exact
 
 __all__ = ["LQFamily", "lq_family", "EXAMPLES", "PARAMETER_DOCS", "DESCRIPTION"]
@@ -77,25 +76,6 @@ def _matrix(value: Any, name: str) -> np.ndarray:
         for j in range(arr.shape[1]):
             out[i, j] = to_exact(arr[i, j], f"lq: parameter {name}[{i}][{j}]")
     return out
-
-
-def _check_symmetric(M: np.ndarray, name: str) -> None:
-    Mf = M.astype(float)
-    scale = max(1.0, float(np.abs(Mf).max()))
-    D = np.abs(Mf - Mf.T)
-    if D.max() > 1e-12 * scale:
-        i, j = (int(k) for k in np.unravel_index(int(np.argmax(D)), D.shape))
-        raise ParameterError(f"lq: {name} is not symmetric: {name}[{i}][{j}] = {Mf[i, j]:.6g} but "
-                             f"{name}[{j}][{i}] = {Mf[j, i]:.6g}")
-
-
-def _check_definite(M: np.ndarray, name: str, strict: bool) -> None:
-    eig = np.linalg.eigvalsh(M.astype(float))
-    scale = max(1.0, float(np.abs(eig).max()))
-    lo = float(eig.min())
-    if (strict and lo <= 1e-12 * scale) or (not strict and lo < -1e-12 * scale):
-        kind = "positive definite" if strict else "positive semi-definite"
-        raise ParameterError(f"lq: {name} must be symmetric {kind}; its smallest eigenvalue is {lo:.6g}")
 
 
 def uncontrollable_modes(A: np.ndarray, B: np.ndarray, unstable_only: bool = True) -> list[complex]:
@@ -194,9 +174,10 @@ def lq_family(**params: Any) -> LQFamily:
                                  ("R", R, (m, m), f"{m} x {m} (B has m = {m} columns)")):
         if M.shape != shape:
             raise ParameterError(f"lq: {name} is {M.shape[0]} x {M.shape[1]}; it must have {what}")
-    for name, strict in (("Qc", False), ("R", True), ("W", True)):
-        _check_symmetric(exact[name], name)
-        _check_definite(exact[name], name, strict)
+    sym = {}
+    for name, M, strict in (("Qc", Qc, False), ("R", R, True), ("W", W, True)):
+        sym[name] = check_symmetric(M, name, "lq")  # exactly symmetric from here on
+        check_definite(sym[name], name, "lq", strict)
     bad = uncontrollable_modes(A, B)
     if bad:
         lam = bad[0]
@@ -207,6 +188,5 @@ def lq_family(**params: Any) -> LQFamily:
     K0 = None
     if "K0" in base and not overridden:
         K0 = np.atleast_2d(np.asarray(base["K0"], float))
-    sym = lambda M: 0.5 * (M + M.T)  # noqa: E731  (exactly symmetric after the check above)
-    return LQFamily(A=A, B=B, Qc=sym(Qc), R=sym(R), W=sym(W), tau=float(exact["tau"]), exact=exact,
+    return LQFamily(A=A, B=B, Qc=sym["Qc"], R=sym["R"], W=sym["W"], tau=float(exact["tau"]), exact=exact,
                     example=example if not overridden else None, K0=K0)

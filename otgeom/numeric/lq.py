@@ -40,9 +40,9 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import LinAlgError, solve_discrete_are, solve_discrete_lyapunov
 
-from otgeom.errors import PolicyError, RegularityError, check_finite
+from otgeom.errors import PolicyError, RegularityError, check_definite, check_finite, check_symmetric
 
-__all__ = ["flow_velocity", "LQPolicy", "LQPoint", "LQOptimum", "Stein", "lq_point", "lq_optimum", "closed_loop",
+__all__ = ["flow_velocity", "gain_point", "LQPolicy", "LQPoint", "LQOptimum", "Stein", "lq_point", "lq_optimum", "closed_loop",
            "spectral_radius", "stationary_covariance", "action_value", "action_value_grad", "cov_derivative",
            "value_derivative", "hessian_K", "hessian_vector_K", "christoffel_K", "riemannian_hessian_K",
            "riemannian_hessian_vector_K", "riemannian_hessian_matrix_K", "metric", "hessian",
@@ -80,16 +80,8 @@ class LQPolicy:
         if S.ndim != 2 or S.shape != (K.shape[0], K.shape[0]):
             raise PolicyError(f"policy: Sigma has shape {list(S.shape)}; K is {K.shape[0]} x {K.shape[1]}, so Sigma "
                               f"must be {K.shape[0]} x {K.shape[0]}")
-        scale = max(1.0, float(np.abs(S).max()))
-        D = np.abs(S - S.T)
-        if D.max() > 1e-12 * scale:
-            i, j = (int(k) for k in np.unravel_index(int(np.argmax(D)), D.shape))
-            raise PolicyError(f"policy: Sigma is not symmetric: Sigma[{i}][{j}] = {S[i, j]:.6g} but Sigma[{j}][{i}] = "
-                              f"{S[j, i]:.6g}")
-        S = _sym(S)
-        lo = float(np.linalg.eigvalsh(S).min())
-        if lo < -1e-12 * scale:
-            raise PolicyError(f"policy: Sigma must be positive semi-definite; its smallest eigenvalue is {lo:.6g}")
+        S = check_symmetric(S, "Sigma", "policy", PolicyError)
+        check_definite(S, "Sigma", "policy", strict=False, error=PolicyError)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "Sigma", S)
 
@@ -152,10 +144,10 @@ def _check_shapes(family, policy: LQPolicy) -> None:
     if policy.K.shape != (m, n):
         raise PolicyError(f"policy: K is {policy.K.shape[0]} x {policy.K.shape[1]}; {family.label} needs m x n = "
                           f"{m} x {n}")
-    if family.tau > 0 and not np.linalg.eigvalsh(policy.Sigma).min() > 0:
+    lo = float(np.linalg.eigvalsh(policy.Sigma).min()) if family.tau > 0 else 1.0
+    if not lo > 0:
         raise PolicyError(f"policy: with entropy weight tau = {family.tau:g} > 0, Sigma must be positive definite "
-                          f"(smallest eigenvalue {np.linalg.eigvalsh(policy.Sigma).min():.3g}; the entropy of a "
-                          "degenerate Gaussian is -infinity)")
+                          f"(smallest eigenvalue {lo:.3g}; the entropy of a degenerate Gaussian is -infinity)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,6 +265,12 @@ def action_value_grad(point: LQPoint, x: np.ndarray, a: np.ndarray) -> np.ndarra
     return 2 * np.atleast_2d(a) @ point.M.T + 2 * np.atleast_2d(x) @ (fam.B.T @ point.P @ fam.A).T
 
 
+def gain_point(family, K: np.ndarray) -> "LQPoint":
+    """The LQ point at K with a fixed admissible Sigma (I if tau > 0, else 0), for P_K, M_K and E_K, which ignore Sigma."""
+    m = family.m
+    return lq_point(family, LQPolicy(K, np.eye(m) if family.tau > 0 else np.zeros((m, m))))
+
+
 def flow_velocity(family, K: np.ndarray, Sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""Velocity of the Wasserstein gradient flow on the family: :math:`(\dot K, \dot\Sigma) = (-2E_K,\ -2(M\Sigma + \Sigma M) + 2\tau I)`.
 
@@ -280,9 +278,8 @@ def flow_velocity(family, K: np.ndarray, Sigma: np.ndarray) -> tuple[np.ndarray,
     linear-Gaussian: the mean :math:`-Kx` moves by :math:`2E_Kx` and the covariance by the
     Bures-Wasserstein velocity of :math:`S = -2M + \tau\Sigma^{-1}`.  M and E_K depend on K only.
     """
-    m = family.m
-    pt = lq_point(family, LQPolicy(K, np.eye(m) if family.tau > 0 else np.zeros((m, m))))
-    return -2 * pt.E, -2 * (pt.M @ Sigma + Sigma @ pt.M) + 2 * family.tau * np.eye(m)
+    pt = gain_point(family, K)
+    return -2 * pt.E, -2 * (pt.M @ Sigma + Sigma @ pt.M) + 2 * family.tau * np.eye(family.m)
 
 
 # ------------------------------------------------------------------------------------------ optimum

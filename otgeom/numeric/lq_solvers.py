@@ -25,8 +25,8 @@ from scipy.sparse.linalg import LinearOperator, cg
 
 from otgeom.errors import ParameterError, RegularityError
 from otgeom.numeric.flows import integrate
-from otgeom.numeric.lq import (LQOptimum, LQPolicy, flow_velocity, lq_optimum, lq_point, riemannian_hessian_matrix_K,
-                               riemannian_hessian_vector_K)
+from otgeom.numeric.lq import (LQOptimum, LQPolicy, flow_velocity, gain_point, lq_optimum, lq_point,
+                               riemannian_hessian_matrix_K, riemannian_hessian_vector_K)
 
 __all__ = ["IterationHistory", "gradient_flow", "natural_gradient", "hewer", "riemannian_newton",
            "stabilising_gain", "linear_rate", "convergence_order"]
@@ -128,17 +128,11 @@ def _psd(S: np.ndarray) -> np.ndarray:
     return (V * np.maximum(w, 0)) @ V.T
 
 
-def _gain_point(family, K):
-    """The LQ point at K with a fixed admissible Sigma (I if tau > 0, else 0): for M_K, E_K, P_K, which ignore Sigma."""
-    m = family.m
-    return lq_point(family, LQPolicy(K, np.eye(m) if family.tau > 0 else np.zeros((m, m))))
-
-
 def _finish_sigma(family, K):
     """The exact Sigma-minimiser at K: tau/2 M_K^{-1} if tau > 0, else 0."""
     if family.tau == 0:
         return np.zeros((family.m, family.m))
-    return 0.5 * family.tau * np.linalg.inv(_gain_point(family, K).M)
+    return 0.5 * family.tau * np.linalg.inv(gain_point(family, K).M)
 
 
 def natural_gradient(family, K0=None, step: float | None = None, tol: float = 1e-12,
@@ -151,10 +145,10 @@ def natural_gradient(family, K0=None, step: float | None = None, tol: float = 1e
     pol = _start(family, K0, None)
     opt = lq_optimum(family)
     K = pol.K
-    eta = 1.0 / (2 * np.linalg.norm(_gain_point(family, K).M, 2)) if step is None else float(step)
+    eta = 1.0 / (2 * np.linalg.norm(gain_point(family, K).M, 2)) if step is None else float(step)
     Ks = [K]
     for _ in range(max_iter):
-        pt = _gain_point(family, K)
+        pt = gain_point(family, K)
         K = K - 2 * eta * pt.E
         Ks.append(K)
         if np.linalg.norm(K - opt.K) <= tol * max(1.0, np.linalg.norm(opt.K)):
@@ -172,7 +166,7 @@ def hewer(family, K0=None, tol: float = 1e-13, max_iter: int = 100) -> Iteration
     K = pol.K
     Ks = [K]
     for _ in range(max_iter):
-        pt = _gain_point(family, K)
+        pt = gain_point(family, K)
         Knew = K - np.linalg.solve(pt.M, pt.E)
         Ks.append(Knew)
         if np.linalg.norm(Knew - K) <= tol * max(1.0, np.linalg.norm(K)):

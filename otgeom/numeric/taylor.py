@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["TaylorResult", "taylor_check", "SLOPE_TOLERANCE"]
+__all__ = ["TaylorResult", "taylor_check", "even_taylor_check", "SLOPE_TOLERANCE"]
 
 #: Accepted |slope - expected|.  Observed slopes of correct models on the built-in
 #: families are within 0.05 of the expected value; a wrong first derivative gives
@@ -87,3 +87,16 @@ def taylor_check(
     x, y = np.log(eps[first:last + 1]), np.log(rem[first:last + 1])
     slope = float(np.polyfit(x, y, 1)[0])
     return TaylorResult(curve, order, expected, eps, rem, slope, (first, last), floor, "asymptotic")
+
+
+def even_taylor_check(value: Callable[[float], float], f0: float, second: float, curve: str,
+                      eps: np.ndarray | None = None) -> TaylorResult:
+    r"""Taylor check of a second derivative on the even part of f along a curve through 0 (expected slope 4).
+
+    The remainder :math:`\tfrac12(f(\epsilon) + f(-\epsilon)) - f_0 - \tfrac12\epsilon^2 H` cancels every
+    odd order, so a correct H leaves :math:`O(\epsilon^4)` (slope 4) and a wrong one slope 2.  The plain
+    slope-3 remainder can be dominated by its :math:`\epsilon^4` term over the few decades resolvable above
+    round-off; the even part leaves :math:`\epsilon^4 + O(\epsilon^6)`.  ``value(-eps)`` must be f on the
+    curve run backwards (a geodesic with initial velocity -v).
+    """
+    return taylor_check(lambda e: 0.5 * (value(e) + value(-e)), lambda e: f0 + 0.5 * e * e * second, 3, curve, eps)
