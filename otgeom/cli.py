@@ -1,4 +1,4 @@
-"""``otgeom`` command line: families, derive, eval, check.
+"""``otgeom`` command line: families, derive, eval, check, report.
 
 The CLI only parses, calls the API and serialises results.  Exit status: 0 all
 good, 1 a claim fails, 2 bad usage or bad input (one line on stderr, no traceback).
@@ -139,6 +139,23 @@ def _cmd_check(args) -> int:
     return 1 if any(r.verdict == "fails" for r in results) else 0
 
 
+def _cmd_report(args) -> int:
+    from otgeom.families import family
+    from otgeom.report import build_report, check_output_path, render, write_report
+
+    params = _parse_params(args.param)
+    if args.output:
+        check_output_path(args.output)  # fail before any computation
+    fam = family(args.family, **params)
+    rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params)
+    if args.output:
+        for path in write_report(rep, args.format, args.output):
+            print(f"wrote {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(render(rep, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="otgeom", description="Derive, evaluate and verify the Wasserstein theory of RL.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -163,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_check)
+    r = sub.add_parser("report", help="write the formula report of a family (md, tex or html)")
+    r.add_argument("family")
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    r.add_argument("--format", choices=("md", "tex", "html"), default="md")
+    r.add_argument("-o", "--output", metavar="PATH",
+                   help="write here (atomically; figures go to PATH-stem-figures/); default: standard output")
+    r.add_argument("--seed", type=int, default=0, help="seed of the claim suite")
+    r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
+    r.set_defaults(func=_cmd_report)
     return p
 
 
@@ -173,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OtgeomError as exc:
         print(f"otgeom: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `otgeom derive ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

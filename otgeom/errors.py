@@ -18,6 +18,7 @@ __all__ = [
     "PolicyError",
     "RegularityError",
     "ExpressionError",
+    "ReportError",
     "check_finite",
     "check_symmetric",
     "check_definite",
@@ -34,6 +35,10 @@ class FamilyError(OtgeomError, ValueError):
 
 class ParameterError(OtgeomError, ValueError):
     """A parameter is unknown, malformed, non-finite or outside its domain."""
+
+
+class ReportError(OtgeomError):
+    """A report cannot be written (the output path, its directory, the file system)."""
 
 
 class PolicyError(OtgeomError, ValueError):

@@ -223,7 +223,7 @@ class DerivationBuilder:
         """Total derivative of ``expr`` with respect to input ``x``, through the named definitions."""
         expr = sp.sympify(expr)
         total = sp.diff(expr, x) if x in expr.free_symbols else sp.Integer(0)
-        for u in expr.free_symbols:
+        for u in sorted(expr.free_symbols, key=sp.default_sort_key):  # a fixed order: reproducible definitions
             if u in self._map and x in self._deps[u]:
                 du = self._diff_def(u, x)
                 if du != 0:

@@ -1,0 +1,30 @@
+"""Formula reports: ``build_report(family) -> Report``, ``render(report, fmt) -> str``, ``write_report``.
+
+``make_report(family, fmt, path=None)`` does all three (the CLI's ``otgeom report``).
+"""
+from __future__ import annotations
+
+from otgeom.report.content import SECTIONS, build_report
+from otgeom.report.document import Code, Equation, Figure, Para, Report, Section, Table
+from otgeom.report.render import FORMATS, render
+from otgeom.report.write import check_output_path, write_report
+
+__all__ = ["build_report", "render", "write_report", "make_report", "check_output_path", "FORMATS", "SECTIONS",
+           "Report", "Section", "Para", "Equation", "Table", "Figure", "Code"]
+
+
+def make_report(family, fmt: str = "md", path=None, seed: int = 0, claims: bool = True, params=None) -> str:
+    """Build and render the report of ``family``; write it atomically to ``path`` when given. Returns the text."""
+    if fmt not in FORMATS:
+        from otgeom.errors import ParameterError
+
+        raise ParameterError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if path is not None:
+        check_output_path(path)
+    rep = build_report(family, seed=seed, claims=claims, params=params)
+    if path is not None:
+        write_report(rep, fmt, path)
+        from pathlib import Path
+
+        return render(rep, fmt, Path(path).stem)
+    return render(rep, fmt)
