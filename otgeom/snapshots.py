@@ -17,25 +17,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
-
-import sympy as sp
 
 from otgeom.typeset import canonical_text
 
 __all__ = ["derivation_text", "builtin_derivations", "snapshot_name", "snapshot_diff"]
-
-
-def _items(key: str, value: Any):
-    if isinstance(value, sp.MatrixBase):
-        for i in range(value.rows):
-            for j in range(value.cols):
-                yield f"{key}[{i}][{j}]", value[i, j]
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            yield from _items(f"{key}[{i}]", v)
-    else:
-        yield key, value
 
 
 def derivation_text(D) -> str:
@@ -43,8 +28,8 @@ def derivation_text(D) -> str:
     lines = [f"# derivation {D.name}", f"# inputs: {', '.join(map(str, D.inputs))}", "# definitions"]
     lines += [f"{s} = {canonical_text(e)}" for s, e in D.definitions]
     lines.append("# outputs")
-    for key, value in D.outputs.items():
-        lines += [f"[{k}] = {canonical_text(e)}" for k, e in _items(key, value)]
+    for key in D.outputs:
+        lines += [f"[{k}] = {canonical_text(e)}" for k, e in D.items(key)]
     return "\n".join(lines) + "\n"
 
 

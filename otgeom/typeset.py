@@ -31,12 +31,18 @@ class TypesetError(OtgeomError):
 _DERIVATIVE = re.compile(r"^d(?P<f>[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*?)_d(?P<x>[A-Za-z]+(?:_[0-9]+)*)$")
 
 
+_SECOND_DERIVATIVE = re.compile(r"^d2(?P<f>[A-Za-z][A-Za-z0-9]*)_d(?P<x>[A-Za-z]+)2$")
+
+
 @lru_cache(maxsize=4096)
 def symbol_latex(name: str) -> str:
     r"""LaTeX for a symbol name: base and ``_``-separated indices (``P_0_1`` -> ``P_{0,1}``).
 
     ``dF_dx`` (a named forward-mode derivative) prints as :math:`\partial_{x} F`.
     """
+    m2 = _SECOND_DERIVATIVE.match(name)
+    if m2:
+        return rf"\partial^2_{{{symbol_latex(m2['x'])}}} {symbol_latex(m2['f'])}"
     m = _DERIVATIVE.match(name)
     if m and not name.startswith("d_"):
         return rf"\partial_{{{symbol_latex(m['x'])}}} {symbol_latex(m['f'])}"

@@ -25,7 +25,7 @@ def line_figure(name: str, caption: str, panels: Sequence[dict]) -> Figure:
     """One row of line plots.
 
     ``panels``: dicts with ``x`` (shape=[T]), ``ys`` (list of (label, shape=[T])), ``xlabel``, ``ylabel``
-    and optional ``logy``.
+    and optional ``logy``; a curve whose label starts with "predicted" is dashed.
     """
     with matplotlib.rc_context(_RC):
         fig = MplFigure(figsize=(4.2 * len(panels), 3.0))
@@ -35,7 +35,8 @@ def line_figure(name: str, caption: str, panels: Sequence[dict]) -> Figure:
                 y = np.asarray(y, float)
                 if p.get("logy"):
                     y = np.where(y > 0, y, np.nan)
-                ax.plot(np.asarray(p["x"], float), y, label=label, lw=1.4)
+                style = "--" if label.startswith("predicted") else "-"
+                ax.plot(np.asarray(p["x"], float), y, style, label=label, lw=1.4)
             if p.get("logy"):
                 ax.set_yscale("log")
             ax.set_xlabel(p["xlabel"])

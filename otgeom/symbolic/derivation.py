@@ -152,6 +152,42 @@ class Derivation:
         """The same definitions with other outputs (e.g. a claimed formula written in their symbols)."""
         return Derivation(f"{self.name}+{suffix}", self.inputs, self.definitions, dict(outputs))
 
+    def items(self, key: str):
+        """(label, expression) pairs of output ``key``, matrices and lists flattened: ``flow[2]``, ``metric[0][1]``."""
+        def walk(label, value):
+            if isinstance(value, sp.MatrixBase):
+                for i in range(value.rows):
+                    for j in range(value.cols):
+                        yield f"{label}[{i}][{j}]", value[i, j]
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    yield from walk(f"{label}[{i}]", v)
+            else:
+                yield label, sp.sympify(value)
+
+        yield from walk(key, self.outputs[key])
+
+    def _repr_markdown_(self, limit: int = 40) -> str:
+        """Typeset display in Jupyter: the named definitions (the first ``limit``) and the outputs."""
+        from otgeom.typeset import latex_lines, symbol_latex
+
+        lines = [f"**{self.name}**: {len(self.definitions)} named definitions (digest `{self.digest}`)", ""]
+        for sym, expr in self.definitions[:limit]:
+            lines += ["$$", latex_lines(symbol_latex(sym.name), expr), "$$"]
+        if len(self.definitions) > limit:
+            lines.append(f"... {len(self.definitions) - limit} more definitions (`derivation.definitions`)")
+        lines += ["", "**outputs**", ""]
+        from otgeom.typeset import latex
+
+        name = lambda label: rf"\mathtt{{{label.replace('_', chr(92) + '_')}}}"  # noqa: E731
+        for key, value in self.outputs.items():
+            if isinstance(value, sp.MatrixBase):
+                lines += ["$$", f"{name(key)} = {latex(value)}", "$$"]
+                continue
+            for label, expr in self.items(key):
+                lines += ["$$", latex_lines(name(label), expr), "$$"]
+        return "\n".join(lines)
+
     def builder(self) -> "DerivationBuilder":
         """A builder preloaded with this derivation, to extend it (e.g. with derivatives)."""
         b = DerivationBuilder(self.inputs)
