@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--format", choices=("md", "tex", "html"), default="md")
     r.add_argument("-o", "--output", metavar="PATH",
-                   help="write here (atomically; figures go to PATH-stem-figures/); default: standard output")
+                   help="write here, atomically (md and tex figures go to <stem>-figures/ beside it); "
+                        "default: standard output")
     r.add_argument("--seed", type=int, default=0, help="seed of the claim suite")
     r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
     r.set_defaults(func=_cmd_report)

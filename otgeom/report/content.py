@@ -136,7 +136,6 @@ def _finite_regularity(family, ctx) -> Section:
 
     ev = ctx["eval"] = evaluate(family, ctx["policy"])
     reg = ev["regularity"]
-    rows = [(f"{k}", v) for k, v in family.validation.items()]
     rows = [("kernel rows sum to 1", family.validation["rows-sum-to-one"]),
             ("kernel entries $\\ge 0$", family.validation["nonnegative"]),
             ("(R1) irreducible", f"{reg['irreducible']}; closed classes {reg['closed_classes']}"),
@@ -426,7 +425,9 @@ SECTIONS: dict[str, tuple[Callable, ...]] = {
 
 
 def _command(family, params: dict | None) -> str:
-    items = " ".join(f"--param {k}={_json(v)}" for k, v in sorted((params or {}).items()))
+    import shlex
+
+    items = " ".join(f"--param {shlex.quote(f'{k}={_json(v)}')}" for k, v in sorted((params or {}).items()))
     return f"otgeom report {family.name}{' ' + items if items else ''} --format FORMAT"
 
 
