@@ -7,7 +7,7 @@ from __future__ import annotations
 from otgeom.report.content import SECTIONS, build_report
 from otgeom.report.document import Code, Equation, Figure, Para, Report, Section, Table
 from otgeom.report.render import FORMATS, render
-from otgeom.report.write import check_output_path, write_report
+from otgeom.report.write import check_output_path, write_rendered, write_report
 
 __all__ = ["build_report", "render", "write_report", "make_report", "check_output_path", "FORMATS", "SECTIONS",
            "Report", "Section", "Para", "Equation", "Table", "Figure", "Code"]
@@ -22,9 +22,10 @@ def make_report(family, fmt: str = "md", path=None, seed: int = 0, claims: bool 
     if path is not None:
         check_output_path(path)
     rep = build_report(family, seed=seed, claims=claims, params=params)
-    if path is not None:
-        write_report(rep, fmt, path)
-        from pathlib import Path
+    if path is None:
+        return render(rep, fmt)
+    from pathlib import Path
 
-        return render(rep, fmt, Path(path).stem)
-    return render(rep, fmt)
+    text = render(rep, fmt, Path(path).stem)  # rendered once: returned and written
+    write_rendered(rep, fmt, path, text)
+    return text

@@ -17,7 +17,7 @@ from otgeom.errors import ReportError
 from otgeom.report.document import Report
 from otgeom.report.render import figure_dir_name, figure_file, render
 
-__all__ = ["check_output_path", "write_report"]
+__all__ = ["check_output_path", "write_report", "write_rendered"]
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
@@ -55,7 +55,12 @@ def write_report(rep: Report, fmt: str, path: str | os.PathLike) -> list[Path]:
     leaving any previous report at ``path`` untouched.
     """
     path = check_output_path(path)
-    text = render(rep, fmt, path.stem).encode("utf-8")
+    return write_rendered(rep, fmt, path, render(rep, fmt, path.stem))
+
+
+def write_rendered(rep: Report, fmt: str, path: str | os.PathLike, text: str) -> list[Path]:
+    """Write ``text`` (``render(rep, fmt, Path(path).stem)``) and the figures of ``rep``, atomically."""
+    path = check_output_path(path)
     figures = [] if fmt == "html" else [(figure_file(f, fmt), f.pdf if fmt == "tex" else f.svg.encode("utf-8"))
                                         for f in rep.figures]
     figure_dir = path.parent / figure_dir_name(path.stem)
@@ -65,7 +70,7 @@ def write_report(rep: Report, fmt: str, path: str | os.PathLike) -> list[Path]:
             figure_dir.mkdir(exist_ok=True)
             for name, data in figures:
                 written.append(_atomic_write(figure_dir / name, data))
-        written.insert(0, _atomic_write(path, text))
+        written.insert(0, _atomic_write(path, text.encode("utf-8")))
     except OSError as exc:
         raise ReportError(f"cannot write report {path}: {exc.strerror or exc}") from None
     return written
