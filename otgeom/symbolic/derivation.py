@@ -269,6 +269,10 @@ class DerivationBuilder:
     def _diff_def(self, u: sp.Symbol, x: sp.Symbol) -> sp.Expr:
         key = (u, x)
         if key not in self._dmemo:
+            named = sp.Symbol(f"d{u}_d{x}")
+            if named in self._map:  # derived before this builder was reloaded (Derivation.builder)
+                self._dmemo[key] = named
+                return named
             de = self.diff(self._map[u], x)
             self._dmemo[key] = self.define(f"d{u}_d{x}", de) if de != 0 else sp.Integer(0)
         return self._dmemo[key]
