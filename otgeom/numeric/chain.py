@@ -45,6 +45,15 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
     P = np.asarray(P, float)
     r = np.asarray(r, float)
     reg = regularity(P)
+    if not reg.irreducible and len(reg.closed_classes) == 1:
+        closed = set(reg.closed_classes[0])
+        transient = [s for s in range(P.shape[0]) if s not in closed]
+        raise RegularityError(
+            f"{owner}: rho({transient[0]}) = 0 (R2 fails): state(s) {transient} are transient (the only closed class "
+            f"is {sorted(closed)}), so the metric g is degenerate there: every tangent vector supported on state "
+            f"{transient[0]} has norm 0 and the gradient is not unique",
+            {"state": transient[0], "rho": 0.0, "transient": transient, "closed_classes": reg.closed_classes},
+        )
     if not reg.irreducible:
         raise RegularityError(
             f"{owner}: the controlled chain is reducible (R1 fails): closed classes {reg.closed_classes}; "
