@@ -103,7 +103,7 @@ def _cmd_eval(args) -> int:
         policy = lq_policy_from_json(data, fam)
     else:
         policy = policy_from_json(data, fam)
-    out = evaluate(fam, policy, symbolic=args.symbolic)
+    out = evaluate(fam, policy, symbolic=args.symbolic, hessian=args.hessian)
     print(json.dumps(out, indent=2 if args.pretty else None))
     return 0
 
@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     e.add_argument("--policy", required=True, metavar="POLICY.json")
     e.add_argument("--symbolic", action="store_true", help="evaluate the closed forms instead of the definitions")
+    e.add_argument("--hessian", action="store_true",
+                   help="add hessian_coords, metric and hessian_riemannian (d = 1, theta = (m_0, sigma_0, ...))")
     e.add_argument("--pretty", action="store_true")
     e.set_defaults(func=_cmd_eval)
     c = sub.add_parser("check", help="run the claim suite")
@@ -179,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--claim", action="append", default=[])
     c.add_argument("--json", action="store_true")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--claims", metavar="FILE.py",
+                   help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite")
     c.set_defaults(func=_cmd_check)
     r = sub.add_parser("report", help="write the formula report of a family (md, tex or html)")
     r.add_argument("family")

@@ -7,6 +7,14 @@ Keys (a stable contract, extend but never rename): ``family``, ``parameters``, `
 (:math:`g(\mathrm{grad}J,\mathrm{grad}J) = \sum_s\rho_s\mathbb E|\nabla_a Q|^2`), ``regularity``
 (R1/R2 certificates), and for the numeric path ``quadrature_order``, ``quadrature_error``.
 
+With ``--hessian`` (finite families, d = 1, coordinates :math:`\theta = (m_0, \sigma_0, m_1, \sigma_1, \dots)`
+listed in ``hessian_coordinates``): ``hessian_coords`` (:math:`\partial^2J/\partial\theta^2`), ``metric``
+(:math:`G(\theta) = \mathrm{diag}(\rho_s, \rho_s)`), ``hessian_riemannian`` (the Levi-Civita Hessian of J
+restricted to the Gaussian family, :math:`\partial^2J - \Gamma^k\partial_kJ`), and on the numeric path
+``hessian_full`` (the full-space Levi-Civita Hessian on the same coordinate tangent vectors).  The numeric
+path computes them from linear solves (A_local + A_transport and drho); the symbolic path differentiates
+the closed-form J and G.
+
 The numeric path evaluates the definitions (Gauss–Hermite quadrature with order doubling,
 GTH, linear solve, the policy-gradient formula); the symbolic path evaluates the closed
 forms (tree theorem, closed-form expectations, direct differentiation of J(theta)).
@@ -34,7 +42,7 @@ from otgeom.numeric.geometry import gaussian_gradient
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.stationary import regularity
 
-__all__ = ["evaluate", "policy_from_json", "lq_policy_from_json"]
+__all__ = ["evaluate", "policy_from_json", "lq_policy_from_json", "hessian_coordinates"]
 
 
 def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
@@ -181,8 +189,41 @@ def _lq_symbolic(family, policy: LQPolicy) -> dict[str, Any]:
             "J_opt": Jopt}
 
 
-def evaluate(family, policy, symbolic: bool = False) -> dict[str, Any]:
-    """All first-order numbers of ``family`` at ``policy`` as JSON-ready data (see module docstring)."""
+def _hessian_numeric(family: Family, policy: GaussianPolicy, order: int) -> dict[str, Any]:
+    from otgeom.numeric.second_order import gaussian_second_order
+
+    so = gaussian_second_order(family.primitives(), policy, max(order, 60))
+    return {"hessian_coords": so.hessian_coords, "metric": so.metric, "hessian_riemannian": so.hessian_riemannian,
+            "hessian_full": so.hessian_full}
+
+
+def _hessian_symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
+    from otgeom.symbolic.second_order import second_order
+
+    D = second_order(family)
+    args = [float(v) for v in family.parameter_values()] + list(policy.coordinates()) + [0.0] * (2 * family.n_states)
+    v = D.evaluator(["hessian_coords", "metric", "hessian_riemannian"])(*args)
+    return {k: np.array(v[k], float) for k in ("hessian_coords", "metric", "hessian_riemannian")}
+
+
+def hessian_coordinates(family: Family) -> list[str]:
+    """Names of the coordinates of the ``--hessian`` matrices: m_0, sigma_0, m_1, sigma_1, ..."""
+    return [f"{x}_{s}" for s in range(family.n_states) for x in ("m", "sigma")]
+
+
+def evaluate(family, policy, symbolic: bool = False, hessian: bool = False) -> dict[str, Any]:
+    """All first-order numbers of ``family`` at ``policy`` as JSON-ready data (see module docstring).
+
+    ``hessian=True`` (finite families, d = 1) adds ``hessian_coords``, ``metric``, ``hessian_riemannian``
+    (and on the numeric path ``hessian_full``) in the coordinates ``hessian_coordinates``.
+    """
+    from otgeom.errors import ParameterError
+
+    if hessian and (getattr(family, "kind", "finite") == "lq" or family.action_dim != 1):
+        what = "the lq family (its Hessians are in K, Sigma: see hessian_opt_eigenvalues)" \
+            if getattr(family, "kind", "finite") == "lq" else f"d = {family.action_dim}"
+        raise ParameterError(f"{family.label}: --hessian is defined for finite families with d = 1 in the "
+                             f"coordinates (m_0, sigma_0, m_1, sigma_1, ...), not for {what}")
     if getattr(family, "kind", "finite") == "lq":
         body = _lq(family, policy, symbolic)
         method = body.pop("method", "numeric")
@@ -191,6 +232,10 @@ def evaluate(family, policy, symbolic: bool = False) -> dict[str, Any]:
         json.dumps(out)
         return out
     body = _symbolic(family, policy) if symbolic else _numeric(family, policy)
+    if hessian:
+        body.update(_hessian_symbolic(family, policy) if symbolic
+                    else _hessian_numeric(family, policy, body["quadrature_order"]))
+        body["hessian_coordinates"] = hessian_coordinates(family)
     out = {"family": family.label, "parameters": family.parameters_json(),
            "method": "symbolic" if symbolic else "numeric"}
     out.update(_jsonify(body))
