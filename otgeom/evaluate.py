@@ -192,7 +192,7 @@ def _lq_symbolic(family, policy: LQPolicy) -> dict[str, Any]:
 def _hessian_numeric(family: Family, policy: GaussianPolicy, order: int) -> dict[str, Any]:
     from otgeom.numeric.second_order import gaussian_second_order
 
-    so = gaussian_second_order(family.primitives(), policy, max(order, 60))
+    so = gaussian_second_order(family.primitives(), policy, max(order, 60))  # the converged order of the chain
     return {"hessian_coords": so.hessian_coords, "metric": so.metric, "hessian_riemannian": so.hessian_riemannian,
             "hessian_full": so.hessian_full}
 

@@ -135,7 +135,7 @@ def shoot(christoffel: Callable[[np.ndarray], np.ndarray], theta0, theta1, tol: 
     return sol.x
 
 
-def gaussian_christoffel(prims, n: int, order: int = 60) -> Callable[[np.ndarray], np.ndarray]:
+def gaussian_christoffel(prims, n: int, order: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Numeric :math:`\\Gamma^k_{ij}(\\theta)` of G(theta) = diag(rho_s, rho_s), d = 1, from quadrature and drho solves."""
     from otgeom.numeric.second_order import gaussian_second_order
 

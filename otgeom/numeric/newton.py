@@ -106,7 +106,7 @@ def _newton_loop(x0: np.ndarray, local, value, feasible, max_iter: int, tol: flo
     return NewtonResult(tuple(steps), x, steps[-1].J, False)
 
 
-def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: float = 1e-13, order: int = 60) -> NewtonResult:
+def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: float = 1e-13, order: int = 120) -> NewtonResult:
     """Riemannian Newton on the Gaussian family (d = 1, theta = (m_s, sigma_s)) with Hess_sub, until |grad J|_G < tol.
 
     Interior minima with sigma_s > 0 are degenerate on finite families (``gaussian-critical-degenerate``),

@@ -45,7 +45,10 @@ def gauss_hermite(mean: np.ndarray, cov: np.ndarray, order: int) -> tuple[np.nda
     Exact for polynomials of degree < 2*order in each coordinate.  Nodes are
     :math:`m + L z` with :math:`LL^\top = \Sigma` (Cholesky).
     """
-    z, w = np.polynomial.hermite_e.hermegauss(order)
+    with np.errstate(all="ignore"):
+        z, w = np.polynomial.hermite_e.hermegauss(order)
+    if not np.isfinite(w).all():
+        raise PolicyError(f"Gauss-Hermite order {order} is beyond numpy's range (its weights overflow); use <= 360")
     w = w / w.sum()
     d = mean.shape[0]
     Z = np.stack(np.meshgrid(*([z] * d), indexing="ij"), axis=-1).reshape(-1, d)
