@@ -108,9 +108,46 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_check_claimed(args) -> int:
+    """``otgeom check --claims FILE.py``: FILE.py (the user's own code, run as Python) defines CLAIMED."""
+    import runpy
+
+    from otgeom.claimed import ClaimedFormula, check_formula
+    from otgeom.examples import example
+    from otgeom.families import family
+
+    try:
+        ns = runpy.run_path(args.claims)
+    except OSError as exc:
+        raise ParameterError(f"cannot read claims file {args.claims}: {exc.strerror}") from None
+    claimed = ns.get("CLAIMED")
+    if not isinstance(claimed, (list, tuple)) or not all(isinstance(c, ClaimedFormula) for c in claimed):
+        raise ParameterError(f"{args.claims} must define CLAIMED = [otgeom.claimed.ClaimedFormula(...), ...]")
+    params = _parse_params(args.param)
+    results = []
+    for c in claimed:
+        if args.family:
+            fam = family(args.family, **params)
+        elif c.family is None:
+            fam = example("twin-wells").family
+        else:
+            fam = family(c.family, **dict(c.params)) if isinstance(c.family, str) else c.family
+        r = check_formula(fam, c.formula, c.kind, seed=args.seed, name=c.name)
+        results.append(r)
+        if not args.json:
+            print(f"{r.name:24s} {r.family:22s} {r.verdict:33s} {r.worst_error:10.3g}  "
+                  f"identified as: {', '.join(r.identified_as) or 'none'}", flush=True)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    return 1 if any(r.verdict == "fails" for r in results) else 0
+
+
 def _cmd_check(args) -> int:
     from otgeom.families import BUILTIN_CASES, family
     from proofs_checks import CLAIMS, claim
+
+    if args.claims:
+        return _cmd_check_claimed(args)
 
     params = _parse_params(args.param)
     if args.family:
