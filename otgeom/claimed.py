@@ -165,31 +165,27 @@ def _truths(family):
     return lambda theta: {k: np.array(v, float) for k, v in f(*params, *theta, *([0.0] * len(theta))).items()}
 
 
-def _point_values(family, policy, xi, zeta, formula, kind, sym_eval) -> tuple[float, dict[str, float]]:
-    """(claimed value, {ground truth: value}) at one point."""
-    theta = policy.coordinates()
-    lin = linearize_gaussian(family.primitives(), policy, owner="claim check")
-    F = coordinate_fields(policy, lin.wp)
-    U, V = np.tensordot(xi, F, 1), np.tensordot(zeta, F, 1)
+def _truth_values(family, lin: Linearization, theta, xi, zeta, U, V, kind) -> dict[str, float]:
+    """{ground truth: value} at one point (none of them uses the claim)."""
     T = _truths(family)(theta)
-    if kind == "hessian":
-        truths = {"hessian-submanifold": float(xi @ T["hessian_riemannian"] @ zeta),
-                  "hessian-full": float(0.5 * (lin.hessian(U, V, "levi-civita") + lin.hessian(V, U, "levi-civita"))),
-                  "hessian-frozen": float(xi @ T["hessian_coords"] @ zeta),
-                  "a-local": lin.a_local(U, V)}
-    else:
-        truths = {"gradient": float(T["dJ_dtheta"] @ zeta)}
+    if kind == "gradient":
+        return {"gradient": float(T["dJ_dtheta"] @ zeta)}
+    return {"hessian-submanifold": float(xi @ T["hessian_riemannian"] @ zeta),
+            "hessian-full": float(0.5 * (lin.hessian(U, V, "levi-civita") + lin.hessian(V, U, "levi-civita"))),
+            "hessian-frozen": float(xi @ T["hessian_coords"] @ zeta),
+            "a-local": lin.a_local(U, V)}
+
+
+def _claimed_value(family, prims, policy, lin: Linearization, theta, xi, zeta, U, V, formula, kind, sym_eval) -> float:
+    """The claimed Hess(u, v), or dJ[v] = g(claimed gradient, v), at one point."""
     if sym_eval is not None:
         val = sym_eval(theta)
-        claimed = float(xi @ val.reshape(len(theta), len(theta)) @ zeta) if kind == "hessian" \
+        return float(xi @ val.reshape(len(theta), len(theta)) @ zeta) if kind == "hessian" \
             else float(val.reshape(-1) @ zeta)
-    else:
-        Q = np.stack([family.primitives().cost(s, lin.wp.points[s]) + family.primitives().kernel(s, lin.wp.points[s])
-                      @ lin.sol.h - lin.sol.J for s in range(family.n_states)])
-        ctx = Context(family, policy, theta, xi, zeta, U, V, Q, lin)
-        out = formula(ctx)
-        claimed = float(out) if kind == "hessian" else lin.metric(np.asarray(out, float), V)
-    return claimed, truths
+    Q = np.stack([prims.cost(s, lin.wp.points[s]) + prims.kernel(s, lin.wp.points[s]) @ lin.sol.h - lin.sol.J
+                  for s in range(family.n_states)])
+    out = formula(Context(family, policy, theta, xi, zeta, U, V, Q, lin))
+    return float(out) if kind == "hessian" else lin.metric(np.asarray(out, float), V)
 
 
 def _point_json(family, policy, xi, zeta) -> dict[str, Any]:
@@ -247,22 +243,29 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
     for label, fam, pol, xi, zeta in rows:
         sym_eval = None
         if is_sym:
-            if fam.label + str(fam.parameters_json()) not in sym_evals:
-                sym_evals[fam.label + str(fam.parameters_json())] = _symbolic_evaluator(fam, formula)
-            sym_eval = sym_evals[fam.label + str(fam.parameters_json())]
+            key = fam.label + str(fam.parameters_json())
+            if key not in sym_evals:
+                sym_evals[key] = _symbolic_evaluator(fam, formula)
+            sym_eval = sym_evals[key]
+        prims = fam.primitives()
+        theta = pol.coordinates()
+        lin = linearize_gaussian(prims, pol, owner="claim check")
+        F = coordinate_fields(pol, lin.wp)
+        U, V = np.tensordot(xi, F, 1), np.tensordot(zeta, F, 1)
+        truths = _truth_values(fam, lin, theta, xi, zeta, U, V, kind)
+        raised = None
         try:
-            claimed, truths = _point_values(fam, pol, xi, zeta, formula, kind, sym_eval)
+            claimed = _claimed_value(fam, prims, pol, lin, theta, xi, zeta, U, V, formula, kind, sym_eval)
         except OtgeomError:
             raise
         except Exception as exc:  # the user's formula could not be evaluated here: that is a failure
-            claimed, truths = float("nan"), _point_values(fam, pol, xi, zeta, lambda c: 0.0, kind, None)[1]
-            if not np.isfinite(claimed):
-                worst[label] = (float("inf"), {**_point_json(fam, pol, xi, zeta), "raised": f"{type(exc).__name__}: {exc}"})
+            claimed, raised = float("inf"), f"{type(exc).__name__}: {exc}"
         for t, val in truths.items():
             err = abs(claimed - val) / max(1.0, abs(val)) if np.isfinite(claimed) else float("inf")
             errors[t][label] = max(errors[t][label], err)
             if t == target and err >= worst[label][0]:
-                worst[label] = (err, {**_point_json(fam, pol, xi, zeta), "claimed": claimed, "truth": val})
+                worst[label] = (err, {**_point_json(fam, pol, xi, zeta), "claimed": claimed, "truth": val,
+                                      **({"raised": raised} if raised else {})})
     rand_ok = worst["random"][0] <= tolerance
     crit_ok = worst["critical"][0] <= tolerance
     if rand_ok and crit_ok:

@@ -51,7 +51,8 @@ def _twin_wells_family() -> Family:
 
 @lru_cache(maxsize=None)
 def _twin_wells() -> NamedExample:
-    from otgeom.numeric.second_order import gaussian_second_order
+    from otgeom.numeric.chain import evaluate_gaussian_chain
+    from otgeom.numeric.geometry import gaussian_gradient
 
     fam = _twin_wells_family()
     prims = fam.primitives()
@@ -60,7 +61,9 @@ def _twin_wells() -> NamedExample:
     def dJ_dsigma(sig):
         if min(sig) <= 0:
             return [1e3, 1e3]
-        return gaussian_second_order(prims, GaussianPolicy.from_std(means, sig)).grad[1::2]
+        pol = GaussianPolicy.from_std(means, sig)
+        sol, wp, _, _ = evaluate_gaussian_chain(prims, pol, 60, 1e-13)
+        return gaussian_gradient(prims, sol, pol, wp)["grad_std"]
 
     sol = root(dJ_dsigma, [0.6, 0.6], tol=1e-15)
     res = np.abs(dJ_dsigma(sol.x)).max()

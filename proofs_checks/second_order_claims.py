@@ -19,6 +19,7 @@ from otgeom.numeric.second_order import (coordinate_fields, gaussian_second_orde
 from otgeom.numeric.taylor import SLOPE_TOLERANCE, even_taylor_check
 from otgeom.numeric.tangent import project_to_gradients as numeric_projection
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
+from otgeom.symbolic.expectation import polynomial_gaussian_mean
 from otgeom.symbolic.second_order import curvature, second_order
 from otgeom.symbolic.tangent import monomials, project_to_gradients, weighted_divergence
 from proofs_checks._common import TAYLOR_REASON_EVEN, taylor_outcome
@@ -59,20 +60,16 @@ def _geodesic_J(prims, pol: ParticlePolicy, V):
     return at
 
 
+def _sym_output(family, name: str):
+    """theta -> the symbolic second-order output ``name`` at the family's parameters, as an array."""
+    f = second_order(family).evaluator([name])
+    params = [float(v) for v in family.parameter_values()]
+    zeros = [0.0] * (2 * family.n_states)  # the velocity inputs (unused by G and Gamma)
+    return lambda th: np.array(f(*params, *th, *zeros)[name], float)
+
+
 def _sym_christoffel(family):
-    D = second_order(family)
-    f = D.evaluator(["christoffel"])
-    params = [float(v) for v in family.parameter_values()]
-    zeros = [0.0] * (2 * family.n_states)
-    return lambda th: np.array(f(*params, *th, *zeros)["christoffel"], float)
-
-
-def _sym_metric(family):
-    D = second_order(family)
-    f = D.evaluator(["metric"])
-    params = [float(v) for v in family.parameter_values()]
-    zeros = [0.0] * (2 * family.n_states)
-    return lambda th: np.array(f(*params, *th, *zeros)["metric"], float)
+    return _sym_output(family, "christoffel")
 
 
 def _coordinate_geodesic_J(prims, family, theta, xi, christoffel):
@@ -97,21 +94,30 @@ def _frozen(lin, V):
     return lin.a_local(V, V) + lin.a_transport(V, V)
 
 
-def _check_frozen(family, rng, formula):
-    prims = family.primitives()
+def _particle_even_check(family, rng, formula, n_particles: int, along, curve: str, eps) -> Outcome:
+    """Even Taylor check of a claimed second derivative ``formula(lin, V)`` of J along ``along(prims, pol, V)``
+    (eps -> J), at a random particle policy of the family and of a random family of its structure."""
     results, wheres = [], []
     for k in range(2):
         fam = random_family(family, rng) if k else family
         prims = fam.primitives()
-        pol = random_particle_policy(fam, rng, n_particles=8)
+        pol = random_particle_policy(fam, rng, n_particles=n_particles)
         V = rng.standard_normal(pol.particles.shape)
         lin = linearize(prims, pol.discretize())
         H = float(formula(lin, V))
-        res = even_taylor_check(lambda e: evaluate_chain(prims, pol.pushforward(V, e).discretize()).J, lin.sol.J, H,
-                                "push-forward (id + eps v)#pi, particles", eps=EPS_EVEN, resolve_factor=RESOLVE)
-        results.append(res)
+        results.append(even_taylor_check(along(prims, pol, V), lin.sol.J, H, curve, eps=eps, resolve_factor=RESOLVE))
         wheres.append({"sample": k, "parameters": fam.parameters_json(), "claimed": H})
     return taylor_outcome(results, wheres)
+
+
+def _pushforward_J(prims, pol: ParticlePolicy, V):
+    """eps -> J((id + eps V)#pi)."""
+    return lambda e: evaluate_chain(prims, pol.pushforward(V, e).discretize()).J
+
+
+def _check_frozen(family, rng, formula):
+    return _particle_even_check(family, rng, formula, 8, _pushforward_J, "push-forward (id + eps v)#pi, particles",
+                                EPS_EVEN)
 
 
 FROZEN_SECOND_VARIATION = Claim(
@@ -136,20 +142,8 @@ def _levi_civita(lin, V):
 
 
 def _check_levi_civita(family, rng, formula):
-    results, wheres = [], []
-    for k in range(2):
-        fam = random_family(family, rng) if k else family
-        prims = fam.primitives()
-        pol = random_particle_policy(fam, rng, n_particles=6)
-        V = rng.standard_normal(pol.particles.shape)
-        lin = linearize(prims, pol.discretize())
-        H = float(formula(lin, V))
-        res = even_taylor_check(_geodesic_J(prims, pol, V), lin.sol.J, H,
-                                "geodesic of the rho-weighted metric (particles, DOP853 rtol 1e-12)",
-                                eps=EPS_EVEN_GEODESIC, resolve_factor=RESOLVE)
-        results.append(res)
-        wheres.append({"sample": k, "parameters": fam.parameters_json(), "claimed": H})
-    return taylor_outcome(results, wheres)
+    return _particle_even_check(family, rng, formula, 6, _geodesic_J,
+                                "geodesic of the rho-weighted metric (particles, DOP853 rtol 1e-12)", EPS_EVEN_GEODESIC)
 
 
 LEVI_CIVITA_HESSIAN = Claim(
@@ -364,7 +358,7 @@ def _check_speed(family, rng, formula):
     for k in range(2):
         fam = random_family(family, rng) if k else family
         pol = random_gaussian_policy(fam, rng)
-        G = _sym_metric(fam)
+        G = _sym_output(fam, "metric")
         xi = rng.standard_normal(2 * fam.n_states)
         path = coordinate_geodesic(formula(fam), pol.coordinates(), xi, np.linspace(0, 0.5, 6), metric=G)
         if path.speed_drift >= worst:
@@ -469,7 +463,6 @@ def _check_projection(family, rng, formula):
     d = max(family.action_dim, 2)
     a = sp.symbols(f"a0:{d}", real=True)
     worst, where = 0.0, {}
-    from otgeom.symbolic.expectation import polynomial_gaussian_mean
     for k in range(2):
         v = _random_field(rng, a)
         m, S = _random_gaussian_exact(rng, d)
@@ -504,16 +497,7 @@ def _projection_unweighted(v, a, m, S):
 
 def _projection_low_degree(v, a, m, S):
     """Galerkin with potentials of degree <= 2 only (one too few for a quadratic field)."""
-    from otgeom.symbolic.tangent import GradientProjection
-    from otgeom.symbolic.expectation import polynomial_gaussian_mean as E
-    basis = monomials(a, 2)
-    grads = [[sp.diff(p, x) for x in a] for p in basis]
-    A = sp.Matrix(len(basis), len(basis), lambda i, j: E(sp.expand(sum(x * y for x, y in zip(grads[i], grads[j]))), a, m, S))
-    rhs = sp.Matrix(len(basis), 1, lambda i, _: E(sp.expand(sum(x * y for x, y in zip(grads[i], v))), a, m, S))
-    c = A.LUsolve(rhs)
-    phi = sp.expand(sum(ci * p for ci, p in zip(c, basis)))
-    g = tuple(sp.diff(phi, x) for x in a)
-    return GradientProjection(phi, g, tuple(vi - gi for vi, gi in zip(v, g)), 2)
+    return project_to_gradients(v, a, m, S, degree=2)
 
 
 GRADIENT_PROJECTION = Claim(

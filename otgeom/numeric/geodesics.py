@@ -29,7 +29,7 @@ from scipy.optimize import root
 
 from otgeom.errors import OtgeomError, PolicyError
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
-from otgeom.numeric.second_order import Linearization, linearize
+from otgeom.numeric.second_order import Linearization, gaussian_second_order, linearize
 
 __all__ = ["GeodesicPath", "geodesic_acceleration", "particle_geodesic", "coordinate_geodesic", "exp_map",
            "shoot", "gaussian_christoffel"]
@@ -137,8 +137,6 @@ def shoot(christoffel: Callable[[np.ndarray], np.ndarray], theta0, theta1, tol: 
 
 def gaussian_christoffel(prims, n: int, order: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Numeric :math:`\\Gamma^k_{ij}(\\theta)` of G(theta) = diag(rho_s, rho_s), d = 1, from quadrature and drho solves."""
-    from otgeom.numeric.second_order import gaussian_second_order
-
     def christoffel(theta):
         return gaussian_second_order(prims, GaussianPolicy.from_coordinates(theta, n, 1), order).christoffel
 

@@ -140,8 +140,8 @@ class Linearization:
     def rho_adjoint(self, e: np.ndarray) -> np.ndarray:
         """The field :math:`R_e` with :math:`g(R_e, v) = d\\rho[v]\\cdot e` for every v, shape=[n, N, d].
 
-        :math:`\\phi = Z^{-1}e`, :math:`R_e(s,a) = \\rho_s^{-1}\\cdot\\rho_s\\sum_{s'}\\nabla_a p(s'|s,a)\\phi(s')`
-        (adjoint method: one solve for all v).
+        :math:`\\phi = Z^{-1}e`, :math:`R_e(s,a) = \\sum_{s'}\\nabla_a p(s'|s,a)\\phi(s')`, because
+        :math:`d\\rho[v]\\cdot e = \\rho^\\top dP[v]\\,Z^{-1}e` (adjoint method: one solve for all v).
         """
         phi = lu_solve(self._lu, np.asarray(e, float))
         return np.einsum("snte,t->sne", self.kernel_grad, phi)
@@ -157,10 +157,13 @@ class Linearization:
         U, V = self.check(U), self.check(V)
         return float(self.sol.rho @ self.wp.expect(np.einsum("snde,sne,snd->sn", self.hess_q, U, V)))
 
-    def a_transport(self, U: np.ndarray, V: np.ndarray) -> float:
-        """:math:`A_{\\rm transport}(u,v) = \\sum_s d\\rho[u]_s\\int\\langle\\nabla_aQ,v_s\\rangle + \\sum_s\\rho_s\\int\\langle\\nabla_a dQ[u], v_s\\rangle`."""
+    def a_transport(self, U: np.ndarray, V: np.ndarray, der: ChainDerivative | None = None) -> float:
+        """:math:`A_{\\rm transport}(u,v) = \\sum_s d\\rho[u]_s\\int\\langle\\nabla_aQ,v_s\\rangle + \\sum_s\\rho_s\\int\\langle\\nabla_a dQ[u], v_s\\rangle`.
+
+        ``der``: the chain derivative along U, if already computed (it is the only solve involved).
+        """
         U, V = self.check(U), self.check(V)
-        der = self.chain_derivative(U)
+        der = der or self.chain_derivative(U)
         return float(der.drho @ self.state_inner(self.grad_q, V) + self.metric(self.grad_dq(der.dh), V))
 
     def a_transport_dynamics(self, U: np.ndarray, V: np.ndarray) -> float:
@@ -197,7 +200,7 @@ class Linearization:
             return self.metric(self.hvp(U), Vc) + self.connection(grad_perp, U, Vc)
         raise PolicyError(f"unknown Hessian kind {kind!r}; known: {', '.join(HESSIAN_KINDS)}")
 
-    def hvp(self, U: np.ndarray) -> np.ndarray:
+    def hvp(self, U: np.ndarray, der: ChainDerivative | None = None) -> np.ndarray:
         r"""Matrix-free Levi-Civita Hessian-vector product: the field :math:`\eta` with
         :math:`g(\eta, v) = \mathrm{Hess}_gJ(u, v)` for every v, shape=[n, N, d].
 
@@ -206,10 +209,11 @@ class Linearization:
                      - \tfrac12 R_{e} + \frac{d\rho[\mathrm{grad}J]_s}{2\rho_s}u_s,\qquad e_s = h_s(\nabla_aQ, u_s),
 
         the symmetric polarisation of section 4.  Cost: three n x n solves sharing one LU
-        factorisation, plus O(n^2 N d) contractions -- a constant multiple of one gradient.
+        factorisation, plus O(n^2 N d) contractions -- a constant multiple of one gradient.  ``der``: the chain
+        derivative along U, if already computed.
         """
         U = self.check(U)
-        der = self.chain_derivative(U)
+        der = der or self.chain_derivative(U)
         rho = self.sol.rho[:, None, None]
         e = self.state_inner(self.grad_q, U)
         return (np.einsum("snde,sne->snd", self.hess_q, U) + self.grad_dq(der.dh)
@@ -388,11 +392,11 @@ def gaussian_second_order(prims, policy: GaussianPolicy, order: int | None = Non
     Gam = np.einsum("kl,lij->kij", np.linalg.inv(G), Gam_low)
     grad = np.array([der.dJ for der in ders])
     H_loc = np.array([[lin.a_local(F[i], F[j]) for j in range(K)] for i in range(K)])
-    H_tr = np.array([[lin.a_transport(F[i], F[j]) for j in range(K)] for i in range(K)])
+    H_tr = np.array([[lin.a_transport(F[i], F[j], ders[i]) for j in range(K)] for i in range(K)])
     H_frozen = H_loc + 0.5 * (H_tr + H_tr.T)
     H_coords = H_frozen
     H_riem = H_coords - np.einsum("kij,k->ij", Gam, grad)
-    eta = np.stack([lin.hvp(F[i]) for i in range(K)])
+    eta = np.stack([lin.hvp(F[i], ders[i]) for i in range(K)])
     H_full = np.array([[lin.metric(eta[i], F[j]) for j in range(K)] for i in range(K)])
     sym = lambda M: 0.5 * (M + M.T)  # noqa: E731
     return GaussianSecondOrder(policy.coordinates(), grad, G, Gam, sym(H_coords), sym(H_riem), sym(H_full),

@@ -79,17 +79,21 @@ class GradientProjection:
     degree: int
 
 
-def project_to_gradients(v: Sequence[sp.Expr], a: Sequence[sp.Symbol], mean, cov) -> GradientProjection:
+def project_to_gradients(v: Sequence[sp.Expr], a: Sequence[sp.Symbol], mean, cov,
+                         degree: int | None = None) -> GradientProjection:
     """Exact :math:`L^2(\\mathcal N(m,\\Sigma))` projection of a polynomial field onto gradients.
 
-    Raises ExpressionError naming the component if v is not polynomial in a.
+    ``degree``: the potentials' degree, by default deg v + 1, for which the projection is exact; a lower
+    degree gives the Galerkin approximation in that space.  Raises ExpressionError naming the component
+    if v is not polynomial in a.
     """
     v = _field(v, a)
     for i, c in enumerate(v):
         if not c.is_polynomial(*a):
             raise ExpressionError(f"component {i} of the field is not a polynomial in {list(a)}: {c}")
     k = max([sp.Poly(c, *a).total_degree() for c in v if c != 0] or [0])
-    basis = monomials(a, k + 1)
+    degree = k + 1 if degree is None else degree
+    basis = monomials(a, degree)
     grads = [[sp.diff(psi, x) for x in a] for psi in basis]
 
     def E(expr):
@@ -102,4 +106,4 @@ def project_to_gradients(v: Sequence[sp.Expr], a: Sequence[sp.Symbol], mean, cov
     phi = sp.expand(sum(c * psi for c, psi in zip(coef, basis)))
     grad = tuple(sp.expand(sp.diff(phi, x)) for x in a)
     rem = tuple(sp.expand(vi - gi) for vi, gi in zip(v, grad))
-    return GradientProjection(phi, grad, rem, k + 1)
+    return GradientProjection(phi, grad, rem, degree)
