@@ -1,6 +1,7 @@
 """Second order: chain derivatives, Hessian forms, Newton, the twin-wells example, the claimed-formula checker,
 eval --hessian and bad input."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,7 +249,8 @@ def test_eval_hessian_keys(tmp_path, capsys):
 def test_check_claims_file(capsys):
     from otgeom.cli import main
 
-    assert main(["check", "--claims", "examples/claimed_hessians.py", "--json"]) == 1
+    claims = Path(__file__).resolve().parent.parent / "examples" / "claimed_hessians.py"
+    assert main(["check", "--claims", str(claims), "--json"]) == 1
     out = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert out["levi-civita"]["verdict"] == "matches"
     assert out["coordinate-hessian"]["verdict"] == "matches-only-at-critical-points"
