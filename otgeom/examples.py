@@ -19,7 +19,8 @@ The zero :math:`m_s` entries are not an accident: on a finite family J restricte
 :math:`(m_s, \tau_s = \sigma_s^2)` is a ratio of two solutions of the heat equation
 :math:`\partial_\tau u = \tfrac12\partial_m^2 u` (tree-theorem polynomials are affine in each row of P), so at a
 critical point with :math:`\sigma_s > 0`, :math:`\partial^2J/\partial m_s^2 = 0`.  Interior critical points of the
-Gaussian family are never non-degenerate minima (claim ``gaussian-critical-degenerate``).
+Gaussian family are never non-degenerate minima (shown on twin-wells in ``tests/test_second_order.py``;
+not a claim of the suite, which would need critical points of arbitrary families).
 """
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def _newton_loop(x0: np.ndarray, local, value, feasible, max_iter: int, tol: flo
 def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: float = 1e-13, order: int = 120) -> NewtonResult:
     """Riemannian Newton on the Gaussian family (d = 1, theta = (m_s, sigma_s)) with Hess_sub, until |grad J|_G < tol.
 
-    Interior minima with sigma_s > 0 are degenerate on finite families (``gaussian-critical-degenerate``),
+    Interior minima with sigma_s > 0 are degenerate on finite families (see :mod:`otgeom.examples`),
     so from most starts this heads for the boundary sigma -> 0, where it converges only linearly.
     """
     if policy.action_dim != 1:
