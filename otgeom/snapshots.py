@@ -39,18 +39,28 @@ def snapshot_name(D) -> str:
 
 
 def builtin_derivations() -> list:
-    """Every derivation of the built-in families (``BUILTIN_CASES``), each once."""
+    """Every derivation of the built-in families (``BUILTIN_CASES``), each once.
+
+    Finite families give :func:`~otgeom.symbolic.geometry.first_order`, and for d = 1 also
+    :func:`~otgeom.symbolic.second_order.second_order` (G, Christoffel symbols, the Hessians, drho/dh/dQ);
+    the LQ family gives the scalar derivation.
+    """
     from otgeom.families import BUILTIN_CASES, family
     from otgeom.symbolic.geometry import first_order
     from otgeom.symbolic.lq import scalar_lq
+    from otgeom.symbolic.second_order import second_order
 
     out, seen = [], set()
     for name, kw in BUILTIN_CASES:
         fam = family(name, **kw)
-        D = scalar_lq() if getattr(fam, "kind", "finite") == "lq" else first_order(fam)
-        if D.name not in seen:
-            seen.add(D.name)
-            out.append(D)
+        if getattr(fam, "kind", "finite") == "lq":
+            ders = [scalar_lq()]
+        else:
+            ders = [first_order(fam)] + ([second_order(fam)] if fam.action_dim == 1 else [])
+        for D in ders:
+            if D.name not in seen:
+                seen.add(D.name)
+                out.append(D)
     return out
 
 
