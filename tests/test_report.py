@@ -15,7 +15,7 @@ import sympy as sp
 from otgeom.cli import main
 from otgeom.errors import ReportError
 from otgeom.families import BUILTIN_CASES, family
-from otgeom.report import Equation, Para, Report, Section, build_report, make_report, render, write_report
+from otgeom.report import Equation, Para, Report, Section, Table, build_report, make_report, render, write_report
 from otgeom.typeset import TypesetError, latex, latex_lines, mathml
 
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
@@ -173,6 +173,29 @@ def test_finite_report_states_the_optimum_and_its_spectrum():
     spec = next(b for b in opt.blocks if isinstance(b, Equation) and b.name == "spectrum")
     lam = [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", spec.tex.split("=")[1])]
     assert len(lam) == 4 and min(lam) > 0
+
+
+def test_finite_report_second_order_sections():
+    """Christoffel symbols and sectional curvatures in Geometry; Hess_sub by two routes and the Gauss-formula
+    residual; Newton on particles converging quadratically to the Gaussian flow's end point."""
+    rep = build_report(family("switch2"), claims=False)
+    sec = {s.title: s for s in rep.sections}
+    geo_tables = [b for b in sec["Geometry"].blocks if isinstance(b, Table)]
+    chris = next(t for t in geo_tables if t.header[0] == "symbol")
+    assert len(chris.rows) == 28 and all("\\partial" in r[1] for r in chris.rows)
+    curv = next(t for t in geo_tables if t.header[0] == "plane")
+    assert len(curv.rows) == 6 and max(abs(float(r[1])) for r in curv.rows) > 0.1      # curved
+    so = sec["Second order: Hessians on the Gaussian family and on the full space"]
+    rows = next(b for b in so.blocks if isinstance(b, Table)).rows
+    routes, perp, diff, relation = (float(r[1]) for r in rows)
+    assert routes < 1e-9 and relation < 1e-10 and perp > 0.1 and diff > 0.01
+    newton = sec["Newton on particles"]
+    steps = next(b for b in newton.blocks if isinstance(b, Table)).rows
+    assert steps[-1][-1] == "converged"
+    text = " ".join(b.text for b in newton.blocks if isinstance(b, Para))
+    order = float(re.search(r"above 1e-12: ([0-9.]+)", text)[1])
+    assert order > 1.7
+    assert re.search(r"\(difference (0|[0-9.]+e-1[0-9])\)", text), text
 
 
 @pytest.mark.skipif(PDFLATEX is None, reason="pdflatex not installed (.ci/run installs Debian's texlive-latex-base)")
