@@ -58,16 +58,31 @@ def _cmd_derive(args) -> int:
     fam = family(args.family, **_parse_params(args.param))
     if getattr(fam, "kind", "finite") == "lq":
         return _derive_lq(fam)
-    D = first_order(fam)
+    if args.second_order:
+        from otgeom.symbolic.second_order import second_order
+
+        D = second_order(fam)  # ExpressionError (exit 2, one line) when d != 1
+    else:
+        D = first_order(fam)
     print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
-    print(f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}")
+    print(f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}; "
+          f"coordinates and velocities {', '.join(map(str, D.inputs[len(fam.parameter_symbols()):]))}"
+          if args.second_order else f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}")
     for s, e in D.definitions:
         text = str(e)
         if len(text) > args.width and not args.full:
             text = f"<{len(sp.Add.make_args(e))} terms, {sp.count_ops(e)} operations; --full prints it>"
         print(f"{s} = {text}")
-    for key in ("J", "rho", "h", "Q", "gradQ", "flow"):
-        print(f"{key} = {D.outputs[key]}")
+    if not args.second_order:
+        for key in ("J", "rho", "h", "Q", "gradQ", "flow"):
+            print(f"{key} = {D.outputs[key]}")
+        return 0
+    for key in ("J", "rho", "metric", "christoffel", "geodesic", "hessian_coords", "hessian_riemannian", "drho",
+                "dh", "dJ_v", "dQ"):
+        for k, e in D.items(key):
+            # leave out zero Christoffel symbols and metric entries, and outputs that are a definition's name
+            if (e != 0 or key not in ("christoffel", "metric")) and str(e) != k:
+                print(f"{k} = {e}")
     return 0
 
 
@@ -202,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     d.add_argument("--full", action="store_true", help="print long definitions in full")
     d.add_argument("--width", type=int, default=400, help="truncate definitions longer than this")
+    d.add_argument("--second-order", action="store_true",
+                   help="d = 1: G, Christoffel symbols, the geodesic equation, the coordinate and submanifold "
+                        "Hessians, drho, dh, dQ along a velocity")
     d.set_defaults(func=_cmd_derive)
     e = sub.add_parser("eval", help="JSON of rho, J, h and the gradient at one Gaussian policy")
     e.add_argument("family")

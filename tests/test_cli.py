@@ -68,3 +68,19 @@ def test_property_symbolic_equals_numeric_on_random_families(seed):
     assert a["regularity"]["irreducible"] and a["regularity"]["min_rho"] > 0
     for key in ("rho", "J", "h", "grad_mean", "grad_cov", "grad_norm2"):
         assert np.allclose(a[key], b[key], rtol=1e-8, atol=1e-10), key
+
+
+def test_derive_first_and_second_order():
+    rc, out, err = run("derive", "switch2")
+    assert rc == 0, err
+    assert out.startswith("# first_order(switch2)") and "\nrho = [rho_0, rho_1]" in out
+    rc, out, err = run("derive", "switch2", "--second-order")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("# second_order(switch2)")
+    assert "Gamma_0_2_2 = -drho_1_dm_0/(2*rho_0)" in lines             # the definition of a Christoffel symbol
+    assert "christoffel[0][2][2] = Gamma_0_2_2" in lines
+    assert not any(ln.startswith("christoffel[") and ln.endswith(" = 0") for ln in lines)
+    assert sum(ln.startswith("hessian_riemannian[") for ln in lines) == 16
+    rc, out, err = run("derive", "modulated", "--param", "d=2", "--second-order")
+    assert rc == 2 and "d = 1" in err and "Traceback" not in err and not out

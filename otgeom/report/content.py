@@ -225,6 +225,10 @@ def _second_order_values(family, ctx) -> dict:
     return ctx["S2"]
 
 
+#: the report lists every Christoffel symbol for families with at most this many states
+CHRISTOFFEL_TABLE_MAX_STATES = 3
+
+
 def _christoffel_blocks(family, ctx) -> list:
     S2 = _second_order_values(family, ctx)
     D2 = ctx["D2"]
@@ -240,6 +244,8 @@ def _christoffel_blocks(family, ctx) -> list:
                 if sym != 0:
                     rows.append((f"$\\Gamma^{{{names[k]}}}_{{{names[i]} {names[j]}}}$", f"${latex(defs.get(sym, sym))}$",
                                  _fmt(S2["christoffel"][k, i, j], 6)))
+    listed = [Table(("symbol", "derived", "value at the reference policy"), tuple(rows))] \
+        if family.n_states <= CHRISTOFFEL_TABLE_MAX_STATES else []
     return [
         Para("Christoffel symbols of $G$, derived symbolically from $G$ (forward-mode derivatives "
              "$\\partial_i \\rho_s$ of the closed-form stationary law through the named definitions). With "
@@ -249,10 +255,13 @@ def _christoffel_blocks(family, ctx) -> list:
                  r" - \delta_{ij}\,\partial_k \rho_{s(i)}}{2 \rho_{s(k)}}", "Christoffel"),
         Para("Geodesics of the Gaussian family solve $\\ddot\\theta^k = -\\Gamma^k_{ij}\\dot\\theta^i\\dot\\theta^j$ "
              "(`otgeom.numeric.geodesics`: initial-value integration, the exponential map, and boundary values by "
-             "shooting; the claim `geodesic-speed` checks that $|\\dot\\theta|_G$ stays constant along them). The "
-             "nonzero symbols ($i \\le j$; $\\Gamma^k_{ij} = \\Gamma^k_{ji}$) and their values at the reference "
-             "policy:"),
-        Table(("symbol", "derived", "value at the reference policy"), tuple(rows)),
+             "shooting; the claim `geodesic-speed` checks that $|\\dot\\theta|_G$ stays constant along them). "
+             + (f"The {len(rows)} nonzero symbols ($i \\le j$; $\\Gamma^k_{{ij}} = \\Gamma^k_{{ji}}$) and their values "
+                "at the reference policy:" if listed else
+                f"There are {len(rows)} nonzero symbols ($i \\le j$); "
+                f"`otgeom derive {family.name}{_param_args(ctx['params'])} --second-order` "
+                "prints them.")),
+        *listed,
     ]
 
 
@@ -428,14 +437,19 @@ def _finite_second_order(family, ctx) -> Section:
              "`twin-wells`, notebook 05)."),
     ]
     if family.action_dim != 1:
-        blocks.append(Para("The coordinate matrices below are for d = 1 families; here the forms are evaluated on "
-                           "tangent fields (`Linearization.hessian`), and Newton on particles (next section) uses "
-                           "$\\operatorname{Hess}_g$."))
+        blocks.append(Para("Coordinate matrices of these forms are reported for d = 1 families; for d > 1 they are "
+                           "evaluated on tangent fields (`Linearization.hessian`), and the section on Newton below "
+                           "uses $\\operatorname{Hess}_g$ on particles."))
         return Section("Second order: Hessians on the Gaussian family and on the full space", tuple(blocks))
+    from otgeom.errors import OtgeomError
     from otgeom.numeric.second_order import coordinate_fields, gaussian_second_order
 
     S2 = _second_order_values(family, ctx)
-    so = gaussian_second_order(ctx["prims"], ctx["policy"])
+    try:
+        so = gaussian_second_order(ctx["prims"], ctx["policy"])
+    except OtgeomError as exc:  # e.g. the quadrature does not converge: say so instead of failing the report
+        blocks.append(Para(f"The numeric second-order matrices could not be computed at the reference policy: {exc}"))
+        return Section("Second order: Hessians on the Gaussian family and on the full space", tuple(blocks))
     lin = so.lin
     perp = lin.gradient - lin.project_affine(lin.gradient)
     fields = coordinate_fields(ctx["policy"], lin.wp)
@@ -654,11 +668,15 @@ SECTIONS: dict[str, tuple[Callable, ...]] = {
 }
 
 
-def _command(family, params: dict | None) -> str:
+def _param_args(params: dict | None) -> str:
+    """The user's parameter overrides as command-line text: `` --param k=v`` for each (empty if none)."""
     import shlex
 
-    items = " ".join(f"--param {shlex.quote(f'{k}={_json(v)}')}" for k, v in sorted((params or {}).items()))
-    return f"otgeom report {family.name}{' ' + items if items else ''} --format FORMAT"
+    return "".join(f" --param {shlex.quote(f'{k}={_json(v)}')}" for k, v in sorted((params or {}).items()))
+
+
+def _command(family, params: dict | None) -> str:
+    return f"otgeom report {family.name}{_param_args(params)} --format FORMAT"
 
 
 def _json(v) -> str:
@@ -678,7 +696,7 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     from otgeom.numeric.policies import GaussianPolicy
 
     kind = getattr(family, "kind", "finite")
-    ctx: dict[str, Any] = {"t_end": t_end}
+    ctx: dict[str, Any] = {"t_end": t_end, "params": params}
     extra: tuple = ()
     if kind == "finite":
         from otgeom.symbolic.geometry import first_order
