@@ -38,9 +38,10 @@ print("theta = (m_0, sigma_0, m_1, sigma_1) =", so.theta)
 print("dJ/dtheta =", so.grad, " (a critical point of J on the Gaussian family)")
 
 # %% [markdown]
-# Three Hessians on the same coordinate tangent vectors. They differ by O(1), and in the $m_1$
-# direction even in sign: the restricted problem is flat there ($\partial^2 J/\partial m_s^2 = 0$ at
-# any interior critical point, a heat-equation identity), while the full space curves down.
+# Three Hessians on the same coordinate tangent vectors. They differ by O(1): $\operatorname{Hess}_{\rm sub}$
+# is positive semi-definite, flat along both means ($\partial^2 J/\partial m_s^2 = 0$ at any interior
+# critical point, a heat-equation identity), while $\operatorname{Hess}_g$ is indefinite: it curves up
+# along $m_0$ and down along $m_1$.
 
 # %%
 print("Hess_sub (Gaussian family)\n", so.hessian_riemannian)

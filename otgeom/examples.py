@@ -12,8 +12,8 @@ double well (non-convex in a).  By symmetry :math:`\partial J/\partial m_s = 0` 
 :math:`\sigma_s` solves :math:`\partial J/\partial\sigma_s = 0`: a critical point of J restricted to the Gaussian
 family with :math:`\sigma \approx (0.584, 0.584)`.  There :math:`\mathrm{grad}^\perp J \ne 0`, and the submanifold
 Hessian :math:`\approx \mathrm{diag}(0, 2.05, 0, 2.34)` and the full-space Hessian
-:math:`\approx \mathrm{diag}(0.74, 2.78, -0.74, 1.61)` on the same tangent vectors differ by O(1), in sign in
-the :math:`m_1` direction.
+:math:`\approx \mathrm{diag}(0.74, 2.78, -0.74, 1.61)` on the same tangent vectors differ by O(1): the first is
+positive semi-definite, the second indefinite (negative along :math:`m_1`).
 
 The zero :math:`m_s` entries are not an accident: on a finite family J restricted to one state's
 :math:`(m_s, \tau_s = \sigma_s^2)` is a ratio of two solutions of the heat equation
