@@ -322,3 +322,31 @@ def test_derivation_displays_as_typeset_math_in_jupyter():
     for b in blocks:
         mathml(b.strip())  # every displayed formula converts to well-formed MathML
     assert "more definitions" in md  # long derivations are cut, with a pointer to the rest
+
+
+@pytest.mark.parametrize("name, kw", [("switch2", {}), ("switch2", {"q": ["9/10", "1/3"]}), ("modulated", {"n": 4}),
+                                      ("modulated", {"n": 2, "d": 2, "M": [[0, 1], [0, 1]]}),
+                                      ("lq", {"example": "dean"}), ("lq", {"A": 1.2, "B": 1, "tau": "1/2"})])
+def test_reproduce_command_of_the_python_api_rebuilds_the_family(name, kw):
+    """Without params (Python API) the reproduce command carries the overrides that rebuild the family exactly."""
+    import shlex
+
+    from otgeom.cli import _parse_params
+    from otgeom.report.content import _command, _exact_json, rebuild_params
+
+    fam = family(name, **kw)
+    cmd = shlex.split(_command(fam, rebuild_params(fam)))
+    assert cmd[:3] == ["otgeom", "report", name]
+    back = family(name, **_parse_params([a for k, a in zip(cmd, cmd[1:]) if k == "--param"]))
+    if name == "lq":
+        assert {k: _exact_json(v) for k, v in back.exact.items()} == {k: _exact_json(v) for k, v in fam.exact.items()}
+    else:
+        assert back.structure == fam.structure
+        assert {k: _exact_json(v) for k, v in back.values.items()} == {k: _exact_json(v) for k, v in fam.values.items()}
+    if not kw:
+        assert "--param" not in cmd
+
+
+def test_reproduce_command_in_the_report_meta_names_the_parameters():
+    rep = build_report(family("switch2", q=["9/10", "1/3"]), claims=False)
+    assert dict(rep.meta)["reproduce"] == "otgeom report switch2 --param 'q=[\"9/10\",\"1/3\"]' --format FORMAT --no-claims"

@@ -39,7 +39,7 @@ from otgeom.report.document import Equation, Para, Report, Section, Table
 from otgeom.report.plots import line_figure
 from otgeom.typeset import latex, latex_lines
 
-__all__ = ["build_report", "SECTIONS", "REFERENCE_POLICY"]
+__all__ = ["build_report", "rebuild_params", "SECTIONS", "REFERENCE_POLICY"]
 
 #: the reference Gaussian policy of finite-family reports (certificates are computed there; the flow starts there)
 REFERENCE_POLICY = "means 0 and covariances I in every state"
@@ -675,6 +675,42 @@ def _param_args(params: dict | None) -> str:
     return "".join(f" --param {shlex.quote(f'{k}={_json(v)}')}" for k, v in sorted((params or {}).items()))
 
 
+def _exact_json(v):
+    """An exact value as JSON-able data the family constructors accept: ints, ``"p/q"`` strings, nested lists."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_exact_json(x) for x in v]
+    r = sp.Rational(v)
+    return int(r) if r.q == 1 else f"{r.p}/{r.q}"
+
+
+def _same_exact(a, b) -> bool:
+    return _exact_json(a) == _exact_json(b)
+
+
+def rebuild_params(family) -> dict:
+    """Parameter overrides that rebuild ``family`` from its defaults: what ``--param`` must say to reproduce it.
+
+    Used for the reproduce command when the caller (the Python API) gave none.  Finite families: the
+    structural integers and the parameter values that differ from the defaults; LQ: ``example`` when the
+    family is that example unchanged, otherwise every matrix.
+    """
+    from otgeom.families import family as make
+
+    if getattr(family, "kind", "finite") == "lq":
+        if family.example:
+            ref = make("lq", example=family.example).exact
+            if all(_same_exact(ref[k], v) for k, v in family.exact.items()):
+                return {"example": family.example}
+        return {k: _exact_json(v) for k, v in family.exact.items()}
+    default = make(family.name).structure
+    out: dict = {k: v for k, v in family.structure.items() if default.get(k) != v}
+    base = make(family.name, **out).values
+    out.update({k: _exact_json(v) for k, v in family.values.items() if not _same_exact(base[k], v)})
+    return out
+
+
 def _command(family, params: dict | None) -> str:
     return f"otgeom report {family.name}{_param_args(params)} --format FORMAT"
 
@@ -690,12 +726,15 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     """The report of ``family`` (a :class:`~otgeom.families.Family` or an LQ family).
 
     ``seed`` drives the claim suite; ``claims=False`` leaves the claim table out (faster);
-    ``params`` are the user's parameter overrides, echoed in the reproduce command;
+    ``params`` are the user's parameter overrides, echoed in the reproduce command (default:
+    :func:`rebuild_params`, the overrides that rebuild ``family`` from its defaults);
     ``t_end`` is the flow horizon for finite families.
     """
     from otgeom.numeric.policies import GaussianPolicy
 
     kind = getattr(family, "kind", "finite")
+    if params is None:
+        params = rebuild_params(family)
     ctx: dict[str, Any] = {"t_end": t_end, "params": params}
     extra: tuple = ()
     if kind == "finite":
