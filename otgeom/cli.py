@@ -57,6 +57,9 @@ def _cmd_derive(args) -> int:
 
     fam = family(args.family, **_parse_params(args.param))
     if getattr(fam, "kind", "finite") == "lq":
+        if args.second_order:
+            raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
+                                 "are matrix formulas (THEORY.md section 5, `otgeom report lq`)")
         return _derive_lq(fam)
     if args.second_order:
         from otgeom.symbolic.second_order import second_order
@@ -65,9 +68,10 @@ def _cmd_derive(args) -> int:
     else:
         D = first_order(fam)
     print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
-    print(f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}; "
-          f"coordinates and velocities {', '.join(map(str, D.inputs[len(fam.parameter_symbols()):]))}"
-          if args.second_order else f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}")
+    inputs = f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}"
+    if args.second_order:
+        inputs += f"; coordinates and velocities {', '.join(map(str, D.inputs[len(fam.parameter_symbols()):]))}"
+    print(inputs)
     for s, e in D.definitions:
         text = str(e)
         if len(text) > args.width and not args.full:

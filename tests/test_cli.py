@@ -84,3 +84,5 @@ def test_derive_first_and_second_order():
     assert sum(ln.startswith("hessian_riemannian[") for ln in lines) == 16
     rc, out, err = run("derive", "modulated", "--param", "d=2", "--second-order")
     assert rc == 2 and "d = 1" in err and "Traceback" not in err and not out
+    rc, out, err = run("derive", "lq", "--second-order")
+    assert rc == 2 and "--second-order" in err and "Traceback" not in err and not out
