@@ -171,9 +171,11 @@ for nm, f in candidates.items():
     print(f"{nm:36s} {v.verdict:34s} worst {v.worst_error:.2e}  is: {', '.join(v.identified_as) or '-'}")
 
 # %% [markdown]
-# `A_local` alone matches at twin-wells' critical point: with two states, a restricted critical point
-# has $d(h_0 - h_1) = 0$ along the coordinate directions, so the dynamics part of $A_{\rm transport}$
-# vanishes there. It is not a Hessian: on switch2 (no critical point known) the checker rejects it.
+# `A_local` alone matches at twin-wells' critical point. There both parts of $A_{\rm transport}$ vanish
+# on coordinate vectors: the first because $\rho_s\mathbb{E}_{\pi_s}[\langle\nabla_a Q, v_s\rangle] = \partial J/\partial\theta = 0$,
+# the dynamics part because, with two states, a restricted critical point has $d(h_0 - h_1) = 0$; the
+# connection term $\Gamma^k_{ij}\partial_k J$ vanishes too. It is not a Hessian: on switch2 (no critical
+# point known) the checker rejects it.
 
 # %%
 v = check_formula(s2, candidates["A_local alone"], n_random=2, name="A_local alone")
