@@ -124,9 +124,8 @@ plt.tight_layout()
 
 # %%
 from otgeom.numeric.flows import particle_gradient_flow
-from otgeom.numeric.newton import error_order, particle_hessian_matrix, particle_metric_matrix, particle_newton
-from otgeom.numeric.policies import ParticlePolicy, WeightedPoints
-from otgeom.numeric.second_order import linearize
+from otgeom.numeric.newton import error_order, particle_hessian_rate, particle_newton
+from otgeom.numeric.policies import ParticlePolicy
 
 rng = np.random.default_rng(0)
 start = ParticlePolicy(rng.normal(0, 0.5, (2, 3, 1)))
@@ -135,17 +134,16 @@ for k, (st, e) in enumerate(zip(r.steps, r.errors)):
     print(f"step {k}: J = {st.J:.15f}  |grad|_g = {st.grad_norm:.2e}  error = {e:.2e}  ({st.kind})")
 print("estimated order:", error_order(r.errors))
 
-lin_opt = linearize(prims, WeightedPoints(r.theta.reshape(2, 3, 1), start.weights))
-lam = np.linalg.eigvals(np.linalg.solve(particle_metric_matrix(lin_opt), particle_hessian_matrix(lin_opt))).real
+rate = particle_hessian_rate(prims, ParticlePolicy(r.theta.reshape(2, 3, 1), start.weights))
 t = np.linspace(0, 8, 33)
 flow = particle_gradient_flow(prims, ParticlePolicy(r.theta.reshape(2, 3, 1) + 0.05 * rng.standard_normal((2, 3, 1))),
                               t, rtol=1e-12, atol=1e-14)
 gap = flow.J - r.J
 late = (t >= 3) & (gap > 1e-13)
-print(f"flow rate: predicted 2 lambda_min = {2 * lam.min():.4f}, measured {-np.polyfit(t[late], np.log(gap[late]), 1)[0]:.4f}")
+print(f"flow rate: predicted 2 lambda_min = {rate['J_rate']:.4f}, measured {-np.polyfit(t[late], np.log(gap[late]), 1)[0]:.4f}")
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
 ax[0].semilogy([e for e in r.errors if e > 0], "o-"); ax[0].set_xlabel("Newton step"); ax[0].set_title("error (quadratic)")
-ax[1].semilogy(t, np.maximum(gap, 1e-16)); ax[1].semilogy(t, gap[0] * np.exp(-2 * lam.min() * t), "--")
+ax[1].semilogy(t, np.maximum(gap, 1e-16)); ax[1].semilogy(t, gap[0] * np.exp(-rate["J_rate"] * t), "--")
 ax[1].set_xlabel("t"); ax[1].set_title("flow: J - J*, and the predicted rate")
 plt.tight_layout()
 

@@ -28,7 +28,7 @@ from otgeom.numeric.second_order import Linearization, gaussian_second_order, li
 
 __all__ = ["NewtonStep", "NewtonResult", "gaussian_newton", "particle_newton", "particle_hessian_matrix",
            "particle_metric_matrix", "newton_direction", "error_order",
-           "hessian_rate"]
+           "hessian_rate", "particle_hessian_rate"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,9 @@ def hessian_rate(H: np.ndarray, G: np.ndarray) -> dict:
     """
     lam = eigh(H, G, eigvals_only=True)
     return {"eigenvalues": lam, "theta_rate": float(lam.min()), "J_rate": float(2 * lam.min())}
+
+
+def particle_hessian_rate(prims, policy: ParticlePolicy) -> dict:
+    r""":func:`hessian_rate` of :math:`\mathrm{Hess}_gJ` on particle positions (e.g. at the optimum Newton found)."""
+    lin = linearize(prims, policy.discretize(), "particle Hessian")
+    return hessian_rate(particle_hessian_matrix(lin), particle_metric_matrix(lin))

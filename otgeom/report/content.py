@@ -221,7 +221,7 @@ def _second_order_values(family, ctx) -> dict:
             + [0.0] * (2 * family.n_states)
         ctx["S2_args"] = args
         ctx["S2"] = {k: np.array(v, float) for k, v in D2.evaluator(
-            ["christoffel", "hessian_coords", "hessian_riemannian", "metric", "dJ_dtheta"])(*args).items()}
+            ["christoffel", "hessian_coords", "hessian_riemannian"])(*args).items()}
     return ctx["S2"]
 
 
@@ -490,13 +490,9 @@ NEWTON_PARTICLES, NEWTON_SPREAD, NEWTON_SEED = 3, 0.5, 0
 
 def _finite_newton(family, ctx) -> Section:
     """Riemannian Newton on particles (the full space), its error sequence, and the Hessian spectrum at the optimum."""
-    import scipy.linalg
-
     from otgeom.errors import OtgeomError
-    from otgeom.numeric.newton import (error_order, particle_hessian_matrix, particle_metric_matrix,
-                                       particle_newton)
-    from otgeom.numeric.policies import ParticlePolicy, WeightedPoints
-    from otgeom.numeric.second_order import linearize
+    from otgeom.numeric.newton import error_order, particle_hessian_rate, particle_newton
+    from otgeom.numeric.policies import ParticlePolicy
 
     n, d = family.n_states, family.action_dim
     rng = np.random.default_rng(NEWTON_SEED)
@@ -524,8 +520,7 @@ def _finite_newton(family, ctx) -> Section:
         blocks.append(Para(f"Newton did not reach the tolerance in {len(r.steps)} steps; no optimum is claimed."))
         return Section("Newton on particles", tuple(blocks))
     order = error_order(errs)
-    lin = linearize(ctx["prims"], WeightedPoints(r.theta.reshape(shape), start.weights), "Newton optimum")
-    lam = scipy.linalg.eigh(particle_hessian_matrix(lin), particle_metric_matrix(lin), eigvals_only=True)
+    lam = particle_hessian_rate(ctx["prims"], ParticlePolicy(r.theta.reshape(shape), start.weights))["eigenvalues"]
     text = (f"Estimated order of convergence from the last three errors above 1e-12: "
             f"{'-' if order is None else _fmt(order, 3)} (2 is quadratic). Spectrum of $\\operatorname{{Hess}}_g J$ "
             f"relative to the metric at the optimum: smallest {_fmt(lam.min(), 5)}, largest {_fmt(lam.max(), 5)}"
