@@ -19,6 +19,7 @@ __all__ = [
     "RegularityError",
     "ExpressionError",
     "ReportError",
+    "NotConvergedError",
     "check_finite",
     "check_symmetric",
     "check_definite",
@@ -54,6 +55,24 @@ class RegularityError(OtgeomError, ArithmeticError):
     def __init__(self, message: str, diagnosis: dict[str, Any] | None = None):
         super().__init__(message)
         self.diagnosis = dict(diagnosis or {})
+
+
+class NotConvergedError(OtgeomError, ArithmeticError):
+    """A numeric witness could not reach the requested accuracy (quadrature panel cap, conditioning).
+
+    ``result`` holds the best estimate with its honest error bounds (the JSON of ``otgeom eval``);
+    ``reason`` names the state and the quantity.  The command line prints ``result`` and exits with
+    status 3 (:data:`EXIT_NOT_CONVERGED`).
+    """
+
+    def __init__(self, reason: str, result: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
+
+
+#: exit status of ``otgeom eval`` when the requested accuracy was not reached (the JSON is still printed)
+EXIT_NOT_CONVERGED = 3
 
 
 class ExpressionError(OtgeomError, ValueError):
