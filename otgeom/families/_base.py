@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from otgeom.errors import FamilyError, ParameterError
+from otgeom.limits import check_magnitude, excerpt, excerpt_list, parse_exact
 
 __all__ = ["Domain", "Parameter", "Structural", "FamilySpec", "Family", "Primitives", "to_exact"]
 
@@ -36,31 +37,35 @@ def to_exact(value: Any, where: str) -> sp.Rational:
     """Convert a user value to an exact sympy Rational without ``eval``.
 
     Accepts ints, floats (through their shortest decimal repr, so ``0.1`` is
-    ``1/10``), sympy numbers, and strings such as ``"1/3"`` or ``"0.25"``.
+    ``1/10``), sympy numbers, :class:`~fractions.Fraction` and strings such as ``"1/3"``
+    or ``"0.25"``.  Strings are checked on their text (digits, exponent) before any
+    arithmetic, and every value must be 0 or within the magnitudes of :mod:`otgeom.limits`
+    (1e-300 <= |x| <= 1e15), so that the family's expressions stay finite in float64.
     """
     if isinstance(value, bool):
-        raise ParameterError(f"{where} = {value!r} is a boolean, expected a number")
+        raise ParameterError(f"{where} = {str(value).lower()} is a boolean, expected a number")
     if isinstance(value, sp.Basic):
-        if not value.is_number or not value.is_real:
-            raise ParameterError(f"{where} = {value} is not a real number")
-        if value.is_Rational:
-            return value
+        if not value.is_number or value.is_real is not True or value.is_finite is False:
+            raise ParameterError(f"{where} = {excerpt(value)} is not a real number")
         if value.is_Float:
             return to_exact(float(value), where)
-        return sp.Rational(str(value.evalf(30)))  # sqrt(2), pi: rounded to 30 significant digits
-    if isinstance(value, (int, np.integer)):
-        return sp.Integer(int(value))
-    if isinstance(value, (float, np.floating)):
+        if not value.is_Rational:
+            value = sp.Rational(str(value.evalf(30)))  # sqrt(2), pi: rounded to 30 significant digits
+        fr = Fraction(int(value.p), int(value.q))
+    elif isinstance(value, (int, np.integer, Fraction)):
+        fr = Fraction(int(value)) if not isinstance(value, Fraction) else value
+    elif isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             raise ParameterError(f"{where} = {value} is not finite")
-        return sp.Rational(repr(float(value)))
-    if isinstance(value, str):
-        try:
-            fr = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ParameterError(f"{where} = {value!r} is not a number (use e.g. 0.25 or \"1/3\")") from None
-        return sp.Rational(fr.numerator, fr.denominator)
-    raise ParameterError(f"{where} = {value!r} is not a number")
+        fr = Fraction(repr(float(value)))
+    elif isinstance(value, str):
+        fr = parse_exact(value, where)
+    elif isinstance(value, dict):
+        raise ParameterError(f"{where} is a JSON object ({excerpt(value)}), expected a number")
+    else:
+        raise ParameterError(f"{where} = {'null' if value is None else excerpt(value)} is not a number")
+    check_magnitude(fr, where)
+    return sp.Rational(fr.numerator, fr.denominator)
 
 
 # --------------------------------------------------------------------------- domains
@@ -110,12 +115,17 @@ class Domain:
                 )
                 if bad:
                     raise ParameterError(f"{where}{list(idx)} = {float(v):g} must be {self.describe}")
+                if self.kind == "open-unit" and not 0 < flo[idx] < 1:  # exactly inside, rounded onto the boundary
+                    raise ParameterError(f"{where}{list(idx)} = {excerpt(str(v), quote=False)} is {self.describe} "
+                                         f"exactly but is {float(flo[idx])!r} in float64; choose a value farther "
+                                         "from the boundary")
         if self.kind == "row-stochastic":
             for idx in itertools.product(*(range(k) for k in values.shape[:-1])):
                 total = sum(values[idx], sp.Integer(0))
                 if total != 1:
                     raise ParameterError(
-                        f"{where} row {list(idx)} sums to {total} = {float(total):.17g}, not 1 "
+                        f"{where} row {list(idx)} sums to {excerpt(str(total), quote=False)} = "
+                        f"{float(total):.17g}, not 1 "
                         "(rows must be probability vectors; give fractions exactly, as strings like \"1/3\")"
                     )
         if self.kind == "spd":
@@ -166,6 +176,7 @@ class Parameter:
         """Validate ``value`` (nested lists / numbers / strings) into an object array of Rationals."""
         shape = self.concrete_shape(structure)
         where = f"{owner}: parameter {self.name}"
+        _check_nested(value, where)
         arr = np.array(value, dtype=object)
         # d = 1 convenience: plain numbers for 1-vectors and 1 x 1 matrices.
         if arr.shape != shape and arr.shape == shape[:arr.ndim] and all(k == 1 for k in shape[arr.ndim:]):
@@ -180,6 +191,24 @@ class Parameter:
             exact[idx] = to_exact(arr[idx], f"{where}{list(idx)}")
         self.domain.check(exact, where)
         return exact
+
+
+def _check_nested(value: Any, where: str) -> tuple[int, ...]:
+    """Shape of a (nested) list of values; a JSON object, null or a ragged list is a ParameterError naming it."""
+    if isinstance(value, dict):
+        raise ParameterError(f"{where} is a JSON object ({excerpt(value)}), expected a number or a (nested) list "
+                             "of numbers")
+    if value is None:
+        raise ParameterError(f"{where} is null, expected a number or a (nested) list of numbers")
+    if isinstance(value, np.ndarray):
+        return value.shape
+    if not isinstance(value, (list, tuple)):
+        return ()
+    shapes = {_check_nested(v, f"{where}[{i}]") for i, v in enumerate(value)}
+    if len(shapes) > 1:
+        raise ParameterError(f"{where} is a ragged list (its entries have different lengths); expected "
+                             "a regular array")
+    return (len(value),) + (shapes.pop() if shapes else ())
 
 
 def _symbol_index(idx: tuple[int, ...], shape_names: tuple[str, ...], structure: Mapping[str, int]) -> tuple[int, ...]:
@@ -227,11 +256,12 @@ class FamilySpec:
             if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)) and not (
                 isinstance(raw, float) and float(raw).is_integer()
             ):
-                raise ParameterError(f"{self.name}: structural parameter {st.name} = {raw!r} must be an integer")
+                raise ParameterError(f"{self.name}: structural parameter {st.name} = {excerpt(raw)} must be an integer")
             raw = int(raw)
             if not st.low <= raw <= st.high:
                 raise ParameterError(
-                    f"{self.name}: structural parameter {st.name} = {raw} must be in {st.low}..{st.high} ({st.doc})"
+                    f"{self.name}: structural parameter {st.name} = {excerpt(raw)} must be in {st.low}..{st.high} "
+                    f"({st.doc})"
                 )
             structure[st.name] = raw
         dims = self.dims(structure)
@@ -239,7 +269,8 @@ class FamilySpec:
         unknown = sorted(set(params) - set(specs))
         if unknown:
             known = [s.name for s in self.structural] + list(specs)
-            raise ParameterError(f"{self.name}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            names = excerpt_list(unknown)
+            raise ParameterError(f"{self.name}: unknown parameter(s) {names}; known: {', '.join(known)}")
         values = {}
         for name, spec in specs.items():
             raw = params[name] if name in params else spec.default(structure)

@@ -27,6 +27,7 @@ import numpy as np
 
 from otgeom.errors import ParameterError, check_definite, check_symmetric
 from otgeom.families._base import to_exact
+from otgeom.limits import excerpt, excerpt_list
 
 __all__ = ["LQFamily", "lq_family", "EXAMPLES", "PARAMETER_DOCS", "DESCRIPTION"]
 
@@ -153,10 +154,11 @@ def lq_family(**params: Any) -> LQFamily:
     """Validate parameters (see the module docstring) and return an :class:`LQFamily`."""
     unknown = sorted(set(params) - set(PARAMETER_DOCS))
     if unknown:
-        raise ParameterError(f"lq: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_DOCS)}")
+        names = excerpt_list(unknown)
+        raise ParameterError(f"lq: unknown parameter(s) {names}; known: {', '.join(PARAMETER_DOCS)}")
     example = params.pop("example", None) or "scalar"
-    if example not in EXAMPLES:
-        raise ParameterError(f"lq: unknown example {example!r}; known: {', '.join(EXAMPLES)}")
+    if not isinstance(example, str) or example not in EXAMPLES:
+        raise ParameterError(f"lq: unknown example {excerpt(example)}; known: {', '.join(EXAMPLES)}")
     base = EXAMPLES[example]  # every parameter not given is the example's
     merged = {**{k: v for k, v in base.items() if k != "K0"}, **params}
     overridden = bool(set(params) & set(_MATRICES))
