@@ -46,30 +46,41 @@ __all__ = ["evaluate", "policy_from_json", "lq_policy_from_json", "hessian_coord
 
 
 def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
-    """Parse ``{"mean": [[..]..], "cov": [[[..]]..]}`` or (d = 1) ``{"mean": [..], "std": [..]}``."""
+    """Parse ``{"mean": [[..]..], "cov": [[[..]]..]}`` or (d = 1) ``{"mean": [..], "std": [..]}``.
+
+    Every entry must be a number (not a boolean) within the magnitudes of :mod:`otgeom.limits`; the
+    error names the key and the index.
+    """
+    from otgeom.limits import excerpt, float_array
+
     if not isinstance(data, dict) or "mean" not in data or ("cov" not in data and "std" not in data):
         raise PolicyError('policy file must be a JSON object with "mean" and "cov" (or, for d = 1, "std")')
     unknown = sorted(set(data) - {"mean", "cov", "std"})
     if unknown:
-        raise PolicyError(f"policy file has unknown key(s) {', '.join(unknown)}; expected mean and cov or std")
+        raise PolicyError(f"policy file has unknown key(s) {', '.join(map(excerpt, unknown[:3]))}; "
+                          "expected mean and cov or std")
+    if "cov" in data and "std" in data:
+        raise PolicyError('policy file has both "cov" and "std"; give one of them')
     n, d = family.n_states, family.action_dim
-    try:
-        if "std" in data:
-            if d != 1:
-                raise PolicyError(f'"std" is only for d = 1; {family.label} has d = {d}: give "cov"')
-            pol = GaussianPolicy.from_std(np.asarray(data["mean"], float), np.asarray(data["std"], float))
-        else:
-            mean = np.asarray(data["mean"], float)
-            if d == 1 and mean.ndim == 1:
-                mean = mean[:, None]
-            cov = np.asarray(data["cov"], float)
-            if d == 1 and cov.ndim == 1:
-                cov = cov[:, None, None]
-            pol = GaussianPolicy(mean, cov)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, PolicyError):
-            raise
-        raise PolicyError(f"policy file: mean/cov/std must be nested lists of numbers ({exc})") from None
+    mean = float_array(data["mean"], "policy mean", PolicyError)
+    if "std" in data:
+        if d != 1:
+            raise PolicyError(f'"std" is only for d = 1; {family.label} has d = {d}: give "cov"')
+        std = float_array(data["std"], "policy std", PolicyError)
+        if mean.ndim > 1 or std.ndim > 1:
+            raise PolicyError(f"policy: with \"std\", mean and std are lists of {n} numbers (one per state)")
+        tiny = np.flatnonzero((std != 0) & (std * std == 0)).tolist()
+        if tiny:
+            raise PolicyError(f"policy std[{tiny[0]}] = {std[tiny[0]]:g}: its square, the variance, underflows to 0 "
+                              "in float64")
+        pol = GaussianPolicy.from_std(mean, std)
+    else:
+        if d == 1 and mean.ndim == 1:
+            mean = mean[:, None]
+        cov = float_array(data["cov"], "policy cov", PolicyError)
+        if d == 1 and cov.ndim == 1:
+            cov = cov[:, None, None]
+        pol = GaussianPolicy(mean, cov)
     if pol.n_states != n or pol.action_dim != d:
         raise PolicyError(f"policy has {pol.n_states} states and d = {pol.action_dim}; "
                           f"{family.label} needs {n} states and d = {d}")
@@ -117,23 +128,32 @@ def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
 
 
 def lq_policy_from_json(data: Any, family) -> LQPolicy:
-    """Parse ``{"K": [[..]], "Sigma": [[..]]}`` (Sigma may be omitted when tau = 0: deterministic policy)."""
+    """Parse ``{"K": [[..]], "Sigma": [[..]]}`` (Sigma may be omitted when tau = 0: deterministic policy).
+
+    Entries as in :func:`policy_from_json`; K must be m x n and Sigma m x m for the family's n and m.
+    """
+    from otgeom.limits import excerpt, float_array
+
     if not isinstance(data, dict) or "K" not in data:
         raise PolicyError('LQ policy file must be a JSON object with "K" (m x n) and "Sigma" (m x m)')
     unknown = sorted(set(data) - {"K", "Sigma"})
     if unknown:
-        raise PolicyError(f"LQ policy file has unknown key(s) {', '.join(unknown)}; expected K and Sigma")
-    try:
-        K = np.atleast_2d(np.asarray(data["K"], float))
-        if "Sigma" not in data:
-            if family.tau > 0:
-                raise PolicyError(f'LQ policy file: "Sigma" is required when tau = {family.tau:g} > 0')
-            return LQPolicy.deterministic(K)
-        return LQPolicy(K, np.atleast_2d(np.asarray(data["Sigma"], float)))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, PolicyError):
-            raise
-        raise PolicyError(f"LQ policy file: K and Sigma must be matrices (nested lists of numbers) ({exc})") from None
+        raise PolicyError(f"LQ policy file has unknown key(s) {', '.join(map(excerpt, unknown[:3]))}; "
+                          "expected K and Sigma")
+    K = float_array(data["K"], "policy K", PolicyError)
+    K = np.atleast_2d(K)  # a number or one row: 1 x n
+    if K.shape != (family.m, family.n):
+        raise PolicyError(f"policy K has shape {list(K.shape)}; {family.label} needs m x n = {family.m} x {family.n}")
+    if "Sigma" not in data:
+        if family.tau > 0:
+            raise PolicyError(f'LQ policy file: "Sigma" is required when tau = {family.tau:g} > 0')
+        return LQPolicy.deterministic(K)
+    Sigma = float_array(data["Sigma"], "policy Sigma", PolicyError)
+    Sigma = np.atleast_2d(Sigma)
+    if Sigma.shape != (family.m, family.m):
+        raise PolicyError(f"policy Sigma has shape {list(Sigma.shape)}; {family.label} needs m x m = "
+                          f"{family.m} x {family.m}")
+    return LQPolicy(K, Sigma)
 
 
 def _lq(family, policy: LQPolicy, symbolic: bool) -> dict[str, Any]:
