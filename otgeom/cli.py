@@ -1,38 +1,152 @@
 """``otgeom`` command line: families, derive, eval, check, report.
 
-The CLI only parses, calls the API and serialises results.  Exit status: 0 all
-good, 1 a claim fails, 2 bad usage or bad input (one line on stderr, no traceback).
+The CLI only parses, calls the API and serialises results.  :func:`main` is the one place that turns
+every outcome into an exit status (:data:`EXIT_STATUSES`, printed by ``otgeom --help`` and listed in the
+README): an error is one line on stderr, never a traceback.  Inputs are checked against
+:mod:`otgeom.limits` before any computation.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import math
+import os
+import re
+import signal
 import sys
-from typing import Any, Sequence
+import tempfile
+import threading
+import traceback
+import warnings
+from typing import Any, Iterator, Sequence
 
-import sympy as sp
+from otgeom.errors import EXIT_NOT_CONVERGED, NotConvergedError, OtgeomError, ParameterError, PolicyError
+from otgeom.limits import (MAX_ARG_CHARS, check_symbolic_size, decode_text, excerpt, explain_underflow, load_json,
+                           read_user_file)
 
-from otgeom.errors import OtgeomError, ParameterError
+__all__ = ["main", "EXIT_STATUSES"]
 
-__all__ = ["main"]
+EXIT_OK = 0
+EXIT_CLAIM_FAILS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+EXIT_OUTPUT = 74  # EX_IOERR
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+#: every exit status of ``otgeom`` and its meaning (the README's table and ``otgeom --help``)
+EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_CLAIM_FAILS, "a claim fails (check)"),
+    (EXIT_BAD_INPUT, "bad input or usage: one line on stderr, before any computation, nothing written"),
+    (EXIT_NOT_CONVERGED, "eval: an error bound exceeds --tolerance (the JSON is still printed), or a result "
+                         "is not finite in float64"),
+    (EXIT_INTERNAL, "internal error (a bug): one line naming a file that holds the traceback; please report"),
+    (EXIT_OUTPUT, "standard output cannot be written (closed pipe, full disk)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGINT)"),
+    (EXIT_TERMINATED, "terminated (SIGTERM); temporary files are removed, a previous report stays intact"),
+)
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_TOLERANCE = 1e-10
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` and ``except BaseException`` clean-ups run."""
+
+
+class _Timeout(BaseException):
+    """A claimed formula's time limit (a BaseException: a formula's own ``except Exception`` cannot swallow it)."""
+
+
+class _UsageError(Exception):
+    """A command-line usage error (argparse's, or an argument beyond :data:`MAX_ARG_CHARS`)."""
+
+
+class _StdoutError(Exception):
+    """Standard output could not be written."""
+
+    def __init__(self, exc: OSError, stream: Any):
+        super().__init__(exc.strerror or str(exc))
+        self.stream = stream
+
+
+# --------------------------------------------------------------------------- parsing
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) that quote at most an excerpt of a value."""
+
+    def error(self, message: str):  # noqa: D102 (argparse API)
+        message = re.sub(r"'([^']{61,})'", lambda m: excerpt(m[1]), message)
+        if len(message) > 300:
+            message = message[:300] + "..."
+        raise _UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _int_in(low: int, high: int):
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\s*[-+]?\d{1,20}\s*", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"{excerpt(text)} is not an integer in {low}..{high}")
+        return int(text)
+    return parse
+
+
+def _float_in(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if len(text) <= 40 else math.nan
+        except ValueError:
+            value = math.nan
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(f"{excerpt(text)} is not a number in ({low:g}, {high:g}]")
+        return value
+    return parse
+
+
+def _family_name(text: str) -> str:
+    from otgeom.families import family_names
+
+    if text not in family_names():
+        raise argparse.ArgumentTypeError(f"unknown family {excerpt(text)}; known: {', '.join(family_names())}")
+    return text
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``--param NAME=VALUE`` (VALUE is JSON, within :mod:`otgeom.limits`) -> ``{name: value}``."""
     out: dict[str, Any] = {}
     for item in items or ():
         if "=" not in item:
-            raise ParameterError(f"--param {item!r}: expected NAME=VALUE (VALUE is JSON, e.g. q=[0.3,0.6])")
+            raise ParameterError(f"--param {excerpt(item)}: expected NAME=VALUE (VALUE is JSON, e.g. q=[0.3,0.6])")
         name, raw = item.split("=", 1)
-        if name.strip() == "example" and not raw.strip().startswith('"'):
+        name = name.strip()
+        if not name.isidentifier():
+            raise ParameterError(f"--param {excerpt(item)}: {excerpt(name)} is not a parameter name")
+        if name in out:
+            raise ParameterError(f"--param {excerpt(name, quote=False)} is given twice")
+        if name == "example" and not raw.strip().startswith('"'):
             out["example"] = raw.strip()  # a bare example name (lq): example=dean
             continue
-        try:
-            out[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ParameterError(f"--param {name}: value {raw!r} is not JSON ({exc.msg})") from None
+        out[name] = load_json(raw, f"--param {excerpt(name, quote=False)}")
     return out
 
 
+def _make_family(name: str, params: dict[str, Any]):
+    """The family, with the command line's size limit on ``lq`` matrices checked before exact validation."""
+    from otgeom.families import family
+    from otgeom.limits import check_lq_sizes
+
+    if name == "lq":
+        check_lq_sizes(params)
+    return family(name, **params)
+
+
+def _read_json_file(path: str, what: str, error: type) -> Any:
+    where = f"{what} {excerpt(path, 200, quote=False)}"
+    return load_json(decode_text(read_user_file(path, what, error=error), where, error), where, error)
+
+
+# --------------------------------------------------------------------------- commands
 def _cmd_families(args) -> int:
     from otgeom.families import FAMILIES
     from otgeom.families.lq import DESCRIPTION, EXAMPLES, PARAMETER_DOCS
@@ -48,14 +162,16 @@ def _cmd_families(args) -> int:
     for name, doc in PARAMETER_DOCS.items():
         print(f"    {name}: {doc}")
     print(f"    examples: {', '.join(EXAMPLES)} (default: scalar)")
+    print("every number: 0 or 1e-300 <= |x| <= 1e15, at most 100 digits (see otgeom.limits)")
     return 0
 
 
 def _cmd_derive(args) -> int:
-    from otgeom.families import family
+    import sympy as sp
+
     from otgeom.symbolic.geometry import first_order
 
-    fam = family(args.family, **_parse_params(args.param))
+    fam = _make_family(args.family, _parse_params(args.param))
     if getattr(fam, "kind", "finite") == "lq":
         if args.second_order:
             raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
@@ -64,8 +180,11 @@ def _cmd_derive(args) -> int:
     if args.second_order:
         from otgeom.symbolic.second_order import second_order
 
+        if fam.action_dim == 1:
+            check_symbolic_size(fam, second_order=True)
         D = second_order(fam)  # ExpressionError (exit 2, one line) when d != 1
     else:
+        check_symbolic_size(fam)
         D = first_order(fam)
     print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
     inputs = f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}"
@@ -105,77 +224,177 @@ def _derive_lq(fam) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from otgeom.evaluate import evaluate, policy_from_json
-    from otgeom.families import family
+    import inspect
 
-    fam = family(args.family, **_parse_params(args.param))
-    try:
-        with open(args.policy) as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise ParameterError(f"cannot read policy file {args.policy}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"policy file {args.policy} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    if getattr(fam, "kind", "finite") == "lq":
-        from otgeom.evaluate import lq_policy_from_json
+    from otgeom.evaluate import evaluate, lq_policy_from_json, policy_from_json
 
-        policy = lq_policy_from_json(data, fam)
-    else:
-        policy = policy_from_json(data, fam)
-    out = evaluate(fam, policy, symbolic=args.symbolic, hessian=args.hessian)
-    print(json.dumps(out, indent=2 if args.pretty else None))
+    fam = _make_family(args.family, _parse_params(args.param))
+    data = _read_json_file(args.policy, "policy file", PolicyError)
+    lq = getattr(fam, "kind", "finite") == "lq"
+    policy = lq_policy_from_json(data, fam) if lq else policy_from_json(data, fam)
+    if args.symbolic and not lq:
+        check_symbolic_size(fam, second_order=args.hessian and fam.action_dim == 1)
+    options: dict[str, Any] = {"symbolic": args.symbolic, "hessian": args.hessian}
+    if "tolerance" in inspect.signature(evaluate).parameters:
+        options["tolerance"] = args.tolerance
+    with explain_underflow(fam):
+        out = evaluate(fam, policy, **options)
+    _print_json(out, args.pretty, fam.label)
     return 0
+
+
+def _print_json(out: Any, pretty: bool, owner: str) -> None:
+    """Print ``out`` as JSON; a NaN or infinity (float64 overflow) is NotConvergedError naming the key."""
+    try:
+        text = json.dumps(out, indent=2 if pretty else None, allow_nan=False)
+    except ValueError:
+        bad = next((k for k, v in out.items() if not _all_finite(v)), "a value") if isinstance(out, dict) else "a value"
+        raise NotConvergedError(f"{owner}: {bad} is not finite in float64 (the inputs are beyond what float64 "
+                                "resolves here; try smaller parameters or a policy closer to the costs' targets)")
+    print(text)
+
+
+def _all_finite(v: Any) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, dict):
+        return all(_all_finite(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return all(_all_finite(x) for x in v)
+    return True
 
 
 def _cmd_check_claimed(args) -> int:
     """``otgeom check --claims FILE.py``: FILE.py (the user's own code, run as Python) defines CLAIMED."""
-    import runpy
-
     from otgeom.claimed import ClaimedFormula, check_formula
     from otgeom.examples import example
-    from otgeom.families import family
 
-    try:
-        ns = runpy.run_path(args.claims)
-    except OSError as exc:
-        raise ParameterError(f"cannot read claims file {args.claims}: {exc.strerror}") from None
-    claimed = ns.get("CLAIMED")
+    claimed = _load_claimed(args.claims, args.timeout)
+    name = excerpt(args.claims, 200, quote=False)
     if not isinstance(claimed, (list, tuple)) or not all(isinstance(c, ClaimedFormula) for c in claimed):
-        raise ParameterError(f"{args.claims} must define CLAIMED = [otgeom.claimed.ClaimedFormula(...), ...]")
+        raise ParameterError(f"{name} must define CLAIMED = [otgeom.claimed.ClaimedFormula(...), ...]")
+    if not claimed:
+        raise ParameterError(f"{name}: CLAIMED is empty, nothing to check")
     params = _parse_params(args.param)
+    base = _make_family(args.family, params) if args.family else None
     results = []
-    for c in claimed:
-        if args.family:
-            fam = family(args.family, **params)
-        elif c.family is None:
-            fam = example("twin-wells").family
-        else:
-            fam = family(c.family, **dict(c.params)) if isinstance(c.family, str) else c.family
-        r = check_formula(fam, c.formula, c.kind, seed=args.seed, name=c.name)
-        results.append(r)
+    for i, c in enumerate(claimed):
+        label = f"{name}: CLAIMED[{i}] ({excerpt(c.name)})"
+        try:
+            if base is not None:
+                fam = base
+            elif c.family is None:
+                fam = example("twin-wells").family
+            else:
+                fam = _make_family(c.family, dict(c.params)) if isinstance(c.family, str) else c.family
+        except OtgeomError as exc:
+            raise ParameterError(f"{label}: {exc}") from None
+        except Exception as exc:  # the file's own objects (params not a mapping, ...)
+            raise ParameterError(f"{label}: family {excerpt(c.family)} with params {excerpt(c.params)}: "
+                                 f"{type(exc).__name__}: {excerpt(str(exc), 120, quote=False)}") from None
+        fam_label = getattr(fam, "label", str(fam))
+        try:
+            with _time_limit(args.timeout):
+                rec = check_formula(fam, c.formula, c.kind, seed=args.seed, name=c.name).to_json()
+        except _Timeout:
+            rec = {"name": c.name, "kind": c.kind, "family": fam_label, "verdict": "inconclusive",
+                   "reason": f"timed out after {args.timeout:g} s (--timeout)", "worst_error": None,
+                   "identified_as": []}
+        except NotConvergedError:
+            raise
+        except OtgeomError as exc:
+            raise ParameterError(f"{label}: {exc}") from None
+        results.append(rec)
         if not args.json:
-            print(f"{r.name:24s} {r.family:22s} {r.verdict:33s} {r.worst_error:10.3g}  "
-                  f"identified as: {', '.join(r.identified_as) or 'none'}", flush=True)
+            verdict = "inconclusive: timed out" if rec.get("reason", "").startswith("timed out") else rec["verdict"]
+            err = "-" if rec["worst_error"] is None else f"{rec['worst_error']:.3g}"
+            print(f"{rec['name']:24s} {rec['family']:22s} {verdict:33s} {err:>10s}  "
+                  f"identified as: {', '.join(rec['identified_as']) or 'none'}", flush=True)
     if args.json:
-        print(json.dumps([r.to_json() for r in results], indent=2))
-    return 1 if any(r.verdict == "fails" for r in results) else 0
+        print(json.dumps(results, indent=2))
+    return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+
+
+def _load_claimed(path: str, timeout: float) -> Any:
+    """Run a claims file (a regular ``.py`` file) and return its ``CLAIMED``; errors are one line with
+    file, line and column.  Loading has the same time limit as one formula."""
+    import types
+
+    name = excerpt(path, 200, quote=False)
+    data = read_user_file(path, "claims file", suffix=".py")
+    if b"\0" in data:
+        offset = data.index(b"\0")
+        raise ParameterError(f"claims file {name} contains a null byte at offset {offset}: not Python source")
+    try:
+        code = compile(data, os.path.abspath(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise ParameterError(f"claims file {name}, line {exc.lineno}, column {exc.offset}: "
+                             f"{type(exc).__name__}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. source that cannot be decoded
+        raise ParameterError(f"claims file {name}: {exc}") from None
+    module = types.ModuleType("__otgeom_claims__")
+    module.__file__ = code.co_filename
+    sys.modules[module.__name__] = module  # for dataclasses and pickling while it runs, as runpy does
+    try:
+        with _time_limit(timeout):
+            exec(code, module.__dict__)
+    except _Timeout:
+        raise ParameterError(f"claims file {name}: loading it took longer than --timeout {timeout:g} s") from None
+    except (Exception, SystemExit) as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code.co_filename]
+        where = ""
+        if frames:
+            col = getattr(frames[-1], "colno", None)
+            where = f", line {frames[-1].lineno}" + (f", column {col + 1}" if col is not None else "")
+        what = "called sys.exit" if isinstance(exc, SystemExit) else \
+            f"{type(exc).__name__}: {excerpt(str(exc).splitlines()[0] if str(exc) else '', 160, quote=False)}"
+        raise ParameterError(f"claims file {name}{where}: {what}") from None
+    finally:
+        sys.modules.pop(module.__name__, None)
+    return module.__dict__.get("CLAIMED")
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_Timeout` after ``seconds`` (SIGALRM; in the main thread only, else no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _Timeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _cmd_check(args) -> int:
-    from otgeom.families import BUILTIN_CASES, family
-    from proofs_checks import CLAIMS, claim
+    from otgeom.families import BUILTIN_CASES
 
     if args.claims:
         return _cmd_check_claimed(args)
+    from proofs_checks import CLAIMS, claim
 
+    known = [c.name for c in CLAIMS]
+    for name in args.claim:
+        if name not in known:
+            raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
     params = _parse_params(args.param)
     if args.family:
         cases = [(n, kw) for n, kw in BUILTIN_CASES if n == args.family] if not params else []
-        fams = [family(n, **kw) for n, kw in cases] or [family(args.family, **params)]
+        fams = [_make_family(n, dict(kw)) for n, kw in cases] or [_make_family(args.family, params)]
+        if not args.claim:  # the default suite derives the closed forms
+            for fam in fams:
+                check_symbolic_size(fam)
     else:
         if params:
             raise ParameterError("--param needs --family")
-        fams = [family(n, **kw) for n, kw in BUILTIN_CASES]
+        fams = [_make_family(n, dict(kw)) for n, kw in BUILTIN_CASES]
     claims = [claim(c) for c in args.claim] if args.claim else CLAIMS
     results = []
     for fam in fams:
@@ -192,80 +411,231 @@ def _cmd_check(args) -> int:
     else:
         counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "inconclusive", "not-applicable")}
         print(", ".join(f"{k}: {v}" for k, v in counts.items()))
-    return 1 if any(r.verdict == "fails" for r in results) else 0
+    return EXIT_CLAIM_FAILS if any(r.verdict == "fails" for r in results) else EXIT_OK
 
 
 def _cmd_report(args) -> int:
-    from otgeom.families import family
     from otgeom.report import build_report, check_output_path, render, write_report
 
     params = _parse_params(args.param)
-    if args.output:
-        check_output_path(args.output)  # fail before any computation
-    fam = family(args.family, **params)
-    rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params)
-    if args.output:
+    if args.output is not None:
+        check_output_path(args.output, args.format)  # every path it will create, before any computation
+    fam = _make_family(args.family, params)
+    check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
+    with explain_underflow(fam):
+        rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params)
+    if args.output is not None:
         for path in write_report(rep, args.format, args.output):
-            print(f"wrote {path}", file=sys.stderr)
+            _say(f"wrote {path}")
     else:
         sys.stdout.write(render(rep, args.format))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="otgeom", description="Derive, evaluate and verify the Wasserstein theory of RL.")
-    sub = p.add_subparsers(dest="command", required=True)
+    epilog = "exit status:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_STATUSES)
+    p = _Parser(prog="otgeom", description="Derive, evaluate and verify the Wasserstein theory of RL.",
+                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("families", help="list the families and their parameters").set_defaults(func=_cmd_families)
     d = sub.add_parser("derive", help="print the derived formulas of a family")
-    d.add_argument("family")
+    d.add_argument("family", type=_family_name)
     d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     d.add_argument("--full", action="store_true", help="print long definitions in full")
-    d.add_argument("--width", type=int, default=400, help="truncate definitions longer than this")
+    d.add_argument("--width", type=_int_in(0, 10**9), default=400, help="truncate definitions longer than this")
     d.add_argument("--second-order", action="store_true",
                    help="d = 1: G, Christoffel symbols, the geodesic equation, the coordinate and submanifold "
                         "Hessians, drho, dh, dQ along a velocity")
     d.set_defaults(func=_cmd_derive)
     e = sub.add_parser("eval", help="JSON of rho, J, h and the gradient at one Gaussian policy")
-    e.add_argument("family")
+    e.add_argument("family", type=_family_name)
     e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    e.add_argument("--policy", required=True, metavar="POLICY.json")
+    e.add_argument("--policy", required=True, metavar="POLICY.json", help="a regular file of at most 1 MiB")
     e.add_argument("--symbolic", action="store_true", help="evaluate the closed forms instead of the definitions")
     e.add_argument("--hessian", action="store_true",
                    help="add hessian_coords, metric and hessian_riemannian (d = 1, theta = (m_0, sigma_0, ...))")
+    e.add_argument("--tolerance", type=_float_in(0.0, 1.0), default=DEFAULT_TOLERANCE, metavar="FLOAT",
+                   help="target accuracy: every numeric output's error bound must be <= tolerance * max(1, |value|); "
+                        f"else exit {EXIT_NOT_CONVERGED} (default {DEFAULT_TOLERANCE:g})")
     e.add_argument("--pretty", action="store_true")
     e.set_defaults(func=_cmd_eval)
     c = sub.add_parser("check", help="run the claim suite")
-    c.add_argument("--family")
+    c.add_argument("--family", type=_family_name)
     c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     c.add_argument("--claim", action="append", default=[])
     c.add_argument("--json", action="store_true")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0)
     c.add_argument("--claims", metavar="FILE.py",
                    help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite")
+    c.add_argument("--timeout", type=_float_in(0.0, 1e6), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="with --claims: time limit per formula (and for loading FILE.py), after which the formula "
+                        f"is 'inconclusive: timed out' and the next one runs (default {DEFAULT_TIMEOUT:g})")
     c.set_defaults(func=_cmd_check)
     r = sub.add_parser("report", help="write the formula report of a family (md, tex or html)")
-    r.add_argument("family")
+    r.add_argument("family", type=_family_name)
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--format", choices=("md", "tex", "html"), default="md")
     r.add_argument("-o", "--output", metavar="PATH",
-                   help="write here, atomically (md and tex figures go to <stem>-figures/ beside it); "
-                        "default: standard output")
-    r.add_argument("--seed", type=int, default=0, help="seed of the claim suite")
+                   help="write here, atomically (md and tex figures go to <stem>-figures/ beside it); a regular "
+                        "file or a new name, never a symbolic link, device, FIFO or socket; default: standard output")
+    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of the claim suite")
     r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
     r.set_defaults(func=_cmd_report)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# --------------------------------------------------------------------------- the one exit path
+class _CheckedStdout:
+    """Standard output whose write and flush errors become :class:`_StdoutError` (exit 74), not tracebacks."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is None:  # fd 1 was closed when Python started (`otgeom ... >&-`)
+            raise _StdoutError(OSError(errno.EBADF, "it is closed"), None)
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _StdoutError(exc, self._stream) from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _StdoutError(exc, self._stream) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a broken stderr is ignored (there is nowhere left to tell)."""
+    if sys.stderr is None:  # fd 2 was closed when Python started
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _discard_stdout(stream: Any) -> None:
+    """After a failed write to the real stdout, point fd 1 at /dev/null so the exit flush cannot fail again."""
+    if stream is not sys.__stdout__:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+
+
+def _internal_error(exc: BaseException, argv: Sequence[str]) -> str:
+    """Write the traceback to a new file in the temporary directory; return its path (or why it failed)."""
+    from otgeom import __version__
+
     try:
-        return args.func(args)
+        fd, path = tempfile.mkstemp(prefix="otgeom-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"otgeom {__version__}, Python {sys.version.split()[0]}\n")
+            fh.write("command: otgeom " + " ".join(excerpt(a, 200) for a in argv) + "\n\n")
+            fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return path
+    except OSError as err:
+        return f"(none: it could not be written: {err.strerror})"
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while main runs (main thread, default handler only); restored after."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(argv: list[str], seen: dict[str, Any]) -> int:
+    for i, arg in enumerate(argv):
+        if len(arg) > MAX_ARG_CHARS:
+            raise _UsageError(f"argument {i + 1} ({excerpt(arg)}) is longer than {MAX_ARG_CHARS} characters")
+    args = build_parser().parse_args(argv)
+    seen["args"] = args
+    status = args.func(args)
+    sys.stdout.flush()
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit status (:data:`EXIT_STATUSES`).  Never raises, never prints a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    seen: dict[str, Any] = {}
+    stdout = sys.stdout
+    sys.stdout = _CheckedStdout(stdout)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with _signals(), warnings.catch_warnings(record=True) as caught:  # the filters in force stay as they are
+            try:
+                return _run(argv, seen)
+            finally:
+                _summarise_warnings(caught)
+    except _UsageError as exc:
+        _say(f"otgeom: error: {exc}")
+        return EXIT_BAD_INPUT
+    except NotConvergedError as exc:
+        if exc.result is not None:
+            args = seen.get("args")
+            try:
+                print(json.dumps(exc.result, indent=2 if getattr(args, "pretty", False) else None), flush=True)
+            except _StdoutError as err:
+                _discard_stdout(err.stream)
+        _say(f"otgeom: not converged: {exc.reason}")
+        return EXIT_NOT_CONVERGED
     except OtgeomError as exc:
-        print(f"otgeom: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `otgeom derive ... | head`
-        sys.stderr.close()
-        return 0
+        _say(f"otgeom: error: {_one_line(str(exc))}")
+        return EXIT_BAD_INPUT
+    except _StdoutError as exc:
+        _discard_stdout(exc.stream)
+        _say(f"otgeom: error: cannot write to standard output: {exc}")
+        return EXIT_OUTPUT
+    except KeyboardInterrupt:
+        _say("otgeom: interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say("otgeom: terminated")
+        return EXIT_TERMINATED
+    except SystemExit as exc:  # argparse's --help (0); anything else is a usage error
+        code = exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+        with contextlib.suppress(_StdoutError):
+            sys.stdout.flush()
+        return code
+    except Exception as exc:  # a bug: one line here, the traceback in a file
+        path = _internal_error(exc, argv)
+        _say(f"otgeom: internal error: {type(exc).__name__}: {excerpt(_one_line(str(exc)), 120, quote=False)}, "
+             f"please report; traceback in {path}")
+        return EXIT_INTERNAL
+    finally:
+        sys.stdout = stdout
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n")).strip()
+
+
+def _summarise_warnings(caught: list) -> None:
+    """Numeric warnings (overflow, invalid value, ...) as one line on stderr instead of two lines each."""
+    if caught:
+        first = caught[0]
+        more = f" and {len(caught) - 1} more" if len(caught) > 1 else ""
+        _say(f"otgeom: warning: {first.category.__name__}: {excerpt(_one_line(str(first.message)), 120, quote=False)}"
+             f"{more}")
 
 
 if __name__ == "__main__":
