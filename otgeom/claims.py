@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from otgeom.errors import OtgeomError, RegularityError
+from otgeom.errors import NotConvergedError, OtgeomError, RegularityError
 from otgeom.families import Family
 
 __all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim"]
@@ -40,6 +40,10 @@ class Outcome:
     where: Mapping[str, Any] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     verdict: str | None = None
+    #: bound on the witness's own error, in the units of ``error`` (None: negligible or not known).  With it,
+    #: ``holds`` needs error <= tolerance and witness_error <= tolerance, ``fails`` needs
+    #: error - witness_error > tolerance; anything between is ``inconclusive``.
+    witness_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,9 @@ class Claim:
         rng = np.random.default_rng(seed)
         try:
             out = self.check(family, rng, self.formula)
+        except NotConvergedError as exc:
+            return ClaimResult(verdict="inconclusive", error=None, where={},
+                               details={"reason": f"witness not accurate enough: {exc.reason}"}, **base)
         except RegularityError as exc:
             return ClaimResult(verdict="inconclusive", error=None, where=exc.diagnosis,
                                details={"reason": f"assumption failed: {exc}"}, **base)
@@ -177,4 +184,14 @@ class Claim:
             verdict = "fails"
         else:
             verdict = "holds" if out.error <= self.tolerance else "fails"
-        return ClaimResult(verdict=verdict, error=out.error, where=dict(out.where), details=dict(out.details), **base)
+            w = out.witness_error
+            if w is not None and (verdict == "holds" and w > self.tolerance
+                                  or verdict == "fails" and out.error - w <= self.tolerance):
+                verdict = "inconclusive"
+        details = dict(out.details)
+        if out.witness_error is not None:
+            details["witness_error"] = out.witness_error
+            if verdict == "inconclusive" and "reason" not in details:
+                details["reason"] = (f"the witness's error bound {out.witness_error:.2g} does not allow a decision "
+                                     f"between error {out.error:.3g} and tolerance {self.tolerance:.3g}")
+        return ClaimResult(verdict=verdict, error=out.error, where=dict(out.where), details=details, **base)

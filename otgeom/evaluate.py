@@ -5,7 +5,17 @@ Keys (a stable contract, extend but never rename): ``family``, ``parameters``, `
 ``grad_cov`` [n][d][d] (symmetric :math:`G_s`, :math:`dJ = \sum_s \operatorname{tr}(G_s\,d\Sigma_s)`),
 ``grad_std`` [n] (d = 1, :math:`\partial J/\partial\sigma_s`), ``grad_norm2``
 (:math:`g(\mathrm{grad}J,\mathrm{grad}J) = \sum_s\rho_s\mathbb E|\nabla_a Q|^2`), ``regularity``
-(R1/R2 certificates), and for the numeric path ``quadrature_order``, ``quadrature_error``.
+(R1/R2 certificates), and for the numeric path ``quadrature_order`` (the largest number of nodes on one axis of
+one state's rule) and ``quadrature_error`` (the largest of the error bounds of rho, J/max(1,|J|), h/max(1,|h|)).
+
+Accuracy (numeric path; added keys): ``error`` has one entry per output above (same shapes, and the
+``--hessian`` matrices), an estimate of its absolute error: the two-rule quadrature difference (Kronrod against
+the embedded Gauss rule, per axis) plus round-off and conditioning bounds (:mod:`otgeom.numeric.witness`);
+``tolerance`` the target; ``converged`` is true when every bound is at most ``tolerance * max(1, |value|)``,
+otherwise ``not_converged`` names the state and the quantity (and :func:`evaluate` raises
+:class:`~otgeom.errors.NotConvergedError` carrying this JSON unless ``allow_unconverged``); ``quadrature``
+describes the rule (panels per axis, nodes per state, function evaluations, feature hints used).  The symbolic
+path reports ``converged: true`` (closed forms evaluated in float64).
 
 With ``--hessian`` (finite families, d = 1, coordinates :math:`\theta = (m_0, \sigma_0, m_1, \sigma_1, \dots)`
 listed in ``hessian_coordinates``): ``hessian_coords`` (:math:`\partial^2J/\partial\theta^2`), ``metric``
@@ -36,10 +46,9 @@ import numpy as np
 
 from otgeom.errors import PolicyError
 from otgeom.families import Family
-from otgeom.numeric.chain import evaluate_gaussian_chain
 from otgeom.numeric.lq import LQPolicy, gaussian_entropy
-from otgeom.numeric.geometry import gaussian_gradient
-from otgeom.numeric.policies import GaussianPolicy
+from otgeom.numeric.witness import DEFAULT_TOLERANCE, unmet, gaussian_chain, gradient_with_bounds, two_rule
+from otgeom.numeric.policies import GaussianPolicy, sum_roundoff
 from otgeom.numeric.stationary import regularity
 
 __all__ = ["evaluate", "policy_from_json", "lq_policy_from_json", "hessian_coordinates"]
@@ -87,12 +96,31 @@ def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
     return pol
 
 
-def _numeric(family: Family, policy: GaussianPolicy, target: float = 1e-12) -> dict[str, Any]:
+def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: bool) -> tuple[dict, list[str]]:
     prims = family.primitives()
-    sol, wp, order, qerr = evaluate_gaussian_chain(prims, policy, 40, target, family.label)
-    out = {"rho": sol.rho, "J": sol.J, "h": sol.h, **gaussian_gradient(prims, sol, policy, wp),
-           "regularity": sol.regularity.to_dict(), "quadrature_order": order, "quadrature_error": qerr}
-    return out
+    w = gaussian_chain(prims, policy, tol=tolerance, owner=family.label)
+    vals, errs = gradient_with_bounds(prims, w, policy)
+    values = {"rho": w.sol.rho, "J": w.sol.J, "h": w.sol.h, **vals}
+    error = {"rho": w.error["rho"], "J": w.error["J"], "h": w.error["h"], **errs}
+    if hessian:
+        hv, he = _hessian_numeric(prims, w, policy)
+        values.update(hv)
+        error.update(he)
+    reasons = [w.reason] if w.reason else []
+    rest = [k for k in values if k not in ("rho", "J", "h")]
+    reasons += unmet(family.label, {k: values[k] for k in rest if k not in _HESSIAN_KEYS}, error, tolerance)
+    reasons += unmet(family.label, {k: values[k] for k in rest if k in _HESSIAN_KEYS}, error, tolerance,
+                      per_state=False)
+    rule = w.rule
+    out = {**values, "regularity": w.sol.regularity.to_dict(), "quadrature_order": w.nodes_per_axis,
+           "quadrature_error": w.relative_change, "error": _jsonify(error), "tolerance": tolerance,
+           "converged": not reasons, "not_converged": "; ".join(reasons) or None,
+           "quadrature": {"rule": "composite Gauss-Kronrod 15 (value) / Gauss 7 (error) per axis, on panels at the "
+                                  "family's exp-of-quadratic features, adaptively bisected",
+                          "panels_per_axis": rule.panels_per_axis, "nodes_per_state": rule.nodes_per_state,
+                          "evaluations": rule.evaluations, "rule_converged": rule.converged,
+                          "features": [len(f) for f in (prims.features or [[]] * family.n_states)]}}
+    return out, reasons
 
 
 def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
@@ -209,12 +237,27 @@ def _lq_symbolic(family, policy: LQPolicy) -> dict[str, Any]:
             "J_opt": Jopt}
 
 
-def _hessian_numeric(family: Family, policy: GaussianPolicy, order: int) -> dict[str, Any]:
+_HESSIAN_KEYS = ("hessian_coords", "metric", "hessian_riemannian", "hessian_full")
+
+
+def _hessian_numeric(prims, w, policy: GaussianPolicy) -> tuple[dict, dict]:
+    """The --hessian matrices on the witness's rule, with two-rule quadrature errors plus a round-off term
+    gamma_N (1 + cond(I - P + 1 rho^T)) max|H|, gamma_N the pairwise-sum round-off (a heuristic for these nonlinear
+    outputs, stated as such)."""
     from otgeom.numeric.second_order import gaussian_second_order
 
-    so = gaussian_second_order(family.primitives(), policy, max(order, 60))  # the converged order of the chain
-    return {"hessian_coords": so.hessian_coords, "metric": so.metric, "hessian_riemannian": so.hessian_riemannian,
-            "hessian_full": so.hessian_full}
+    prims = w.prims
+
+    def fn(wp, sol):
+        so = gaussian_second_order(prims, policy, wp=wp)
+        return {k: getattr(so, k) for k in _HESSIAN_KEYS}
+
+    vals, quad = two_rule(w, fn)
+    N = w.wp.points.shape[1]
+    Z = w.rounding_error["Z"]
+    cond = float(np.abs(Z).sum(axis=1).max() * (2 + np.abs(w.sol.rho).max()))
+    err = {k: quad[k] + sum_roundoff(N) * (1 + cond) * np.abs(vals[k]).max() for k in vals}
+    return vals, err
 
 
 def _hessian_symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
@@ -231,14 +274,19 @@ def hessian_coordinates(family: Family) -> list[str]:
     return [f"{x}_{s}" for s in range(family.n_states) for x in ("m", "sigma")]
 
 
-def evaluate(family, policy, symbolic: bool = False, hessian: bool = False) -> dict[str, Any]:
+def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tolerance: float = DEFAULT_TOLERANCE,
+             allow_unconverged: bool = False) -> dict[str, Any]:
     """All first-order numbers of ``family`` at ``policy`` as JSON-ready data (see module docstring).
 
     ``hessian=True`` (finite families, d = 1) adds ``hessian_coords``, ``metric``, ``hessian_riemannian``
-    (and on the numeric path ``hessian_full``) in the coordinates ``hessian_coordinates``.
+    (and on the numeric path ``hessian_full``) in the coordinates ``hessian_coordinates``.  On the numeric path,
+    when an error bound exceeds ``tolerance * max(1, |value|)``, raises :class:`~otgeom.errors.NotConvergedError`
+    whose ``result`` is this JSON (with ``converged: false``), unless ``allow_unconverged``.
     """
-    from otgeom.errors import ParameterError
+    from otgeom.errors import NotConvergedError, ParameterError
 
+    if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance > 0):
+        raise ParameterError(f"tolerance = {tolerance!r} must be a positive number")
     if hessian and (getattr(family, "kind", "finite") == "lq" or family.action_dim != 1):
         what = "the lq family (its Hessians are in K, Sigma: see hessian_opt_eigenvalues)" \
             if getattr(family, "kind", "finite") == "lq" else f"d = {family.action_dim}"
@@ -251,17 +299,26 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False) -> d
         out.update(_jsonify(body))
         json.dumps(out)
         return out
-    body = _symbolic(family, policy) if symbolic else _numeric(family, policy)
+    reasons: list[str] = []
+    if symbolic:
+        body = _symbolic(family, policy)
+        if hessian:
+            body.update(_hessian_symbolic(family, policy))
+        body["converged"] = True
+    else:
+        body, reasons = _numeric(family, policy, float(tolerance), hessian)
     if hessian:
-        body.update(_hessian_symbolic(family, policy) if symbolic
-                    else _hessian_numeric(family, policy, body["quadrature_order"]))
         body["hessian_coordinates"] = hessian_coordinates(family)
     out = {"family": family.label, "parameters": family.parameters_json(),
            "method": "symbolic" if symbolic else "numeric"}
     out.update(_jsonify(body))
     json.dumps(out)  # contract: everything is JSON
+    if reasons and not allow_unconverged:
+        more = f" (and {len(reasons) - 1} more: see not_converged in the JSON)" if len(reasons) > 1 else ""
+        raise NotConvergedError(reasons[0] + more, out)
     return out
 
 
 def _jsonify(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in body.items()}
+    return {k: v.tolist() if isinstance(v, np.ndarray) else (_jsonify(v) if isinstance(v, dict) else v)
+            for k, v in body.items()}

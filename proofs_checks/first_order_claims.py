@@ -10,26 +10,34 @@ from scipy.integrate import quad
 from scipy.special import ndtri
 
 from otgeom.claims import Claim, Outcome
-from otgeom.numeric.chain import evaluate_chain, evaluate_gaussian_chain, gradient_field
+from otgeom.errors import NotConvergedError
+from otgeom.numeric.chain import evaluate_chain, gradient_field
 from otgeom.numeric.flows import particle_gradient_flow
 from otgeom.numeric.geometry import affine_field, gaussian_gradient, metric
+from otgeom.numeric.quadrature import adapt_gaussian_rule
+from otgeom.numeric.witness import gaussian_chain as witness_chain, gradient_with_bounds
 from otgeom.numeric.taylor import SLOPE_TOLERANCE, taylor_check
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
 from otgeom.symbolic.geometry import first_order
-from proofs_checks._common import QUAD_ORDER, TAYLOR_REASON, symbolic_args, taylor_outcome
+from proofs_checks._common import TAYLOR_REASON, symbolic_args, taylor_outcome
 
 # ----------------------------------------------------------------------------- policy gradient theorem
 def _check_policy_gradient(family, rng, formula):
-    worst, where = 0.0, {}
+    worst, where, werr = 0.0, {}, 0.0
     for k in range(3):
         fam = random_family(family, rng)
         pol = random_gaussian_policy(fam, rng)
         prims = fam.primitives()
-        sol, wp, _, qerr = evaluate_gaussian_chain(prims, pol, QUAD_ORDER)
-        claimed = formula(prims, sol, pol, wp)
+        w = witness_chain(prims, pol, tol=1e-12)
+        sol, wp = w.sol, w.wp
+        claimed = formula(w.prims, sol, pol, wp)
         dJ = np.array(first_order(fam).evaluator(["dJ_dtheta"])(*symbolic_args(fam, pol))["dJ_dtheta"], float)
         n, d = fam.n_states, fam.action_dim
         kdim = d + d * (d + 1) // 2
+        # the quadrature and round-off bound of the numeric side, in the units of err (a bound on the
+        # theory's numbers, used as the bound of the numbers the claimed formula computes on the same rule)
+        _, gerr = gradient_with_bounds(w.prims, w, pol)
+        bound = 2 * max(float(np.max(gerr["grad_mean"])), float(np.max(gerr["grad_cov"])))
         err = 0.0
         for s in range(n):
             blk = dJ[s * kdim:(s + 1) * kdim]
@@ -38,18 +46,18 @@ def _check_policy_gradient(family, rng, formula):
             if d == 1:
                 gs = 2 * pol.std[s] * G[0, 0]
                 cmp = np.concatenate([blk[:1] - gm, [blk[1] - gs]])
+                bound_s = bound * max(1.0, 2 * pol.std[s])
             else:
                 iu = np.triu_indices(d)
                 Gs = np.where(iu[0] == iu[1], G[iu], 2 * G[iu])
                 cmp = np.concatenate([blk[:d] - gm, blk[d:] - Gs])
+                bound_s = bound
             err = max(err, float(np.abs(cmp).max() / max(1.0, np.abs(blk).max())))
+            werr = max(werr, bound_s / max(1.0, np.abs(blk).max()))
         if err >= worst:
             worst, where = err, {"parameters": fam.parameters_json(), "policy_mean": pol.mean.tolist(),
-                                 "policy_cov": pol.cov.tolist(), "quadrature_error": qerr}
-        if qerr > 1e-10:
-            return Outcome(err, {"quadrature_error": qerr}, {"reason": f"quadrature error estimate {qerr:.2g} "
-                                                                       "too large to decide"}, verdict="inconclusive")
-    return Outcome(worst, where)
+                                 "policy_cov": pol.cov.tolist(), "quadrature_error": w.relative_change}
+    return Outcome(worst, where, witness_error=werr)
 
 
 def _no_rho(prims, sol, pol, wp):
@@ -73,8 +81,9 @@ POLICY_GRADIENT = Claim(
     assumptions=("R1", "R2", "R3: c, p smooth in a"),
     witness="direct symbolic differentiation of the closed-form J(theta) (no policy-gradient theorem), float64",
     tolerance=1e-9,
-    tolerance_reason="float64 evaluation of both sides plus Gauss-Hermite error (order 60, < 1e-11 here); "
-                     "a missing factor or term errs by O(1)",
+    tolerance_reason="float64 evaluation of both sides plus the quadrature error of the numeric side, bounded by "
+                     "its two embedded rules (inconclusive when that bound could decide); a missing factor or term "
+                     "errs by O(1)",
     check=_check_policy_gradient,
     formula=gaussian_gradient,
     mutants={"no-rho-weight": _no_rho, "no-h-term": _no_h, "wrong-sign": _neg},
@@ -130,11 +139,16 @@ def _check_riemannian_gradient(family, rng, formula):
         dm = rng.standard_normal((n, d))
         S = rng.standard_normal((n, d, d))
         S = 0.5 * (S + np.swapaxes(S, 1, 2))
-        wp = pol.discretize(40)
+        # one feature-resolving rule, adapted at pol and mapped onto every push-forward: J(eps) is then a smooth
+        # function of eps (a rule re-adapted at each eps would add panel-switching noise to the remainders)
+        rule = adapt_gaussian_rule(prims, pol)
+        if not rule.converged:
+            raise NotConvergedError(f"witness: quadrature: {rule.reason}")
+        wp = rule.weighted_points(pol)
         sol = evaluate_chain(prims, wp)
         V = affine_field(pol, wp, dm, S)
         model_slope = metric(sol.rho, wp, formula(prims, sol, wp), V)
-        res = taylor_check(lambda e: evaluate_chain(prims, pol.pushforward(dm, S, e).discretize(40)).J,
+        res = taylor_check(lambda e: evaluate_chain(prims, rule.weighted_points(pol.pushforward(dm, S, e))).J,
                            lambda e: sol.J + e * model_slope, order=1,
                            curve="push-forward of a Gaussian by an affine field (stays Gaussian)",
                            eps=2.0 ** -np.arange(2, 24))
@@ -148,7 +162,8 @@ RIEMANNIAN_GRADIENT = Claim(
     statement=r"\mathrm{grad}\,J(\pi)(s,a) = \nabla_a Q_\pi(s,a):\quad g_\pi(\mathrm{grad}\,J, v) = dJ[v]",
     section="3 (Riemannian gradient for the rho-weighted metric)",
     assumptions=("R1", "R2", "R3"),
-    witness="J by quadrature + GTH along Gaussian push-forwards (id + eps v)#pi with random affine v",
+    witness="J by quadrature (one feature-resolving rule mapped along the curve) + GTH along Gaussian "
+            "push-forwards (id + eps v)#pi with random affine v",
     tolerance=SLOPE_TOLERANCE,
     tolerance_reason=TAYLOR_REASON,
     check=_check_riemannian_gradient,
@@ -291,19 +306,24 @@ def _check_gaussian_metric(family, rng, formula):
     worst, where = 0.0, {}
     prims = family.primitives()
     n = family.n_states
+    werr_max = 0.0
     for k in range(3):
         pol = random_gaussian_policy(family, rng)
         G = np.array(fG(*symbolic_args(family, pol))["G"], float)
         v = rng.standard_normal(2 * n)
         claimed = float(v @ G @ v)
-        sol = evaluate_chain(prims, pol.discretize(60))
+        w = witness_chain(prims, pol, tol=1e-12, owner="witness")  # rho with its error bound
         eps = 1e-3
-        w2 = sum(sol.rho[s] * _w2sq_quantile(pol.mean[s, 0], pol.std[s], pol.mean[s, 0] + eps * v[2 * s],
-                                             pol.std[s] + eps * v[2 * s + 1]) for s in range(n)) / eps**2
+        w2s = [_w2sq_quantile(pol.mean[s, 0], pol.std[s], pol.mean[s, 0] + eps * v[2 * s],
+                              pol.std[s] + eps * v[2 * s + 1]) / eps**2 for s in range(n)]
+        w2 = float(w.sol.rho @ w2s)
         err = abs(claimed - w2) / max(1.0, abs(w2))
+        # the witness's own error: rho's bound times the per-state W2 terms, and quad's relative error (1e-12)
+        werr = float(w.error["rho"] @ np.abs(w2s) + 1e-12 * np.abs(w2s).sum()) / max(1.0, abs(w2))
         if err >= worst:
             worst, where = err, {"policy_mean": pol.mean.tolist(), "policy_std": pol.std.tolist(), "v": v.tolist()}
-    return Outcome(worst, where)
+        werr_max = max(werr_max, werr)
+    return Outcome(worst, where, {"witness_error": werr_max}, witness_error=werr_max)
 
 
 GAUSSIAN_METRIC = Claim(
@@ -312,7 +332,7 @@ GAUSSIAN_METRIC = Claim(
     section="2 (metric in Gaussian coordinates, d = 1)",
     assumptions=("R1", "R2"),
     witness="sum_s rho_s W2^2(pi_s, pi_s^eps)/eps^2 with W2 from the quantile integral (scipy quad of "
-            "(X - Y)^2 over u), rho by GTH",
+            "(X - Y)^2 over u), rho by GTH on the feature-resolving rule, with its error bound",
     tolerance=1e-8,
     tolerance_reason="W2^2 between 1-D Gaussians is exactly quadratic in (dm, dsigma), so eps = 1e-3 adds no "
                      "truncation; quad's relative error is ~1e-13; dropping the rho weights errs by >= 1e-2",

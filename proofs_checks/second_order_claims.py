@@ -11,11 +11,13 @@ import numpy as np
 import sympy as sp
 
 from otgeom.claims import Claim, Outcome
+from otgeom.errors import NotConvergedError
 from otgeom.numeric.chain import evaluate_chain
 from otgeom.numeric.geodesics import coordinate_geodesic, particle_geodesic
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, WeightedPoints, gauss_hermite
-from otgeom.numeric.second_order import (coordinate_fields, gaussian_second_order, linearize, linearize_gaussian,
-                                         quadrature_order)
+from otgeom.numeric.quadrature import adapt_gaussian_rule
+from otgeom.numeric.second_order import coordinate_fields, gaussian_second_order, linearize, linearize_gaussian
+from otgeom.numeric.witness import gaussian_points
 from otgeom.numeric.taylor import SLOPE_TOLERANCE, even_taylor_check
 from otgeom.numeric.tangent import project_to_gradients as numeric_projection
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
@@ -85,8 +87,8 @@ def _coordinate_geodesic_J(prims, family, theta, xi, christoffel):
 
 
 def _gauss_J(prims, pol):
-    """J of a Gaussian policy by quadrature, the order doubled until converged to 1e-13."""
-    return evaluate_chain(prims, pol.discretize(quadrature_order(prims, pol, "witness")), "witness").J
+    """J of a Gaussian policy on the feature-resolving rule (NotConvergedError, hence inconclusive, if unresolved)."""
+    return evaluate_chain(prims, gaussian_points(prims, pol, "witness"), "witness").J
 
 
 # ----------------------------------------------------------------------------- frozen-weight second variation
@@ -396,10 +398,13 @@ def _sym_sectional(family, theta):
 
 def _numeric_sectional(prims, n, theta, h=1e-4):
     """Sectional curvatures from numeric Christoffels (quadrature + drho solves) and central differences."""
-    order = quadrature_order(prims, GaussianPolicy.from_coordinates(theta, n, 1), "witness")
+    base_pol = GaussianPolicy.from_coordinates(theta, n, 1)
+    rule = adapt_gaussian_rule(prims, base_pol)
+    if not rule.converged:
+        raise NotConvergedError(f"witness: quadrature: {rule.reason}")
 
-    def so(th):  # one fixed order for every difference quotient
-        return gaussian_second_order(prims, GaussianPolicy.from_coordinates(th, n, 1), order)
+    def so(th):  # one rule (adapted at theta, mapped onto each policy) for every difference quotient
+        return gaussian_second_order(prims, GaussianPolicy.from_coordinates(th, n, 1), rule=rule)
 
     base = so(theta)
     Gam, G = base.christoffel, base.metric

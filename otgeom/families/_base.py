@@ -295,6 +295,33 @@ class Primitives:
     n_states: int
     action_dim: int
     _funcs: tuple
+    #: per state, the exp-of-quadratic features of c and p (:func:`otgeom.families.features.feature_hints`),
+    #: the panel hints of the feature-resolving quadrature
+    features: tuple = ()
+    #: builds, per state, one function of the running-error coefficients of the six groups above (flattened)
+    #: (:func:`otgeom.families.rounding.error_coefficient`); compiled on first use
+    error_builder: Callable | None = field(default=None, compare=False, repr=False)
+    _errors: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def eval_error(self, which: str, s: int, A: np.ndarray) -> np.ndarray:
+        """Coefficient E with |fl(f) - f| <= u E (u = 2^-53) for ``which`` in cost, cost_grad, ..., kernel_hess.
+
+        Same shape as the function's own values; without an error builder, ``(1 + 8) |f|`` (a guess, said so).
+        """
+        names = ("cost", "cost_grad", "cost_hess", "kernel", "kernel_grad", "kernel_hess")
+        k = names.index(which)
+        if self.error_builder is None:
+            return 9 * np.abs(getattr(self, which)(s, A))
+        if s not in self._errors:
+            self._errors[s] = self.error_builder(s)
+        d, n = self.action_dim, self.n_states
+        shapes = [(), (d,), (d, d), (n,), (n, d), (n, d, d)]
+        start = sum(int(np.prod(sh)) for sh in shapes[:k])
+        size = int(np.prod(shapes[k]))
+        A = np.asarray(A, dtype=float)
+        out = self._errors[s](*(A[:, i] for i in range(d)))[start:start + size]
+        cols = [np.broadcast_to(np.asarray(x, dtype=float), (A.shape[0],)) for x in out]
+        return np.stack(cols, axis=-1).reshape((A.shape[0],) + shapes[k])
 
     def _eval(self, which: int, s: int, A: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         A = np.asarray(A, dtype=float)
@@ -503,4 +530,15 @@ class Family:
                 [sp.diff(p, x, y) for p in row for x in a for y in a],
             ]
             funcs.append(tuple(sp.lambdify(a, g, modules="numpy", cse=True) for g in groups))
-        return Primitives(self.n_states, self.action_dim, tuple(funcs))
+        from otgeom.families.features import feature_hints
+        from otgeom.families.rounding import error_coefficient
+
+        def error_builder(s: int) -> tuple:
+            c = self.cost[s].xreplace(sub)
+            row = [self.kernel[s][t].xreplace(sub) for t in range(self.n_states)]
+            groups = [[c], [sp.diff(c, x) for x in a], [sp.diff(c, x, y) for x in a for y in a], row,
+                      [sp.diff(p, x) for p in row for x in a], [sp.diff(p, x, y) for p in row for x in a for y in a]]
+            return sp.lambdify(a, [error_coefficient(e, a) for g in groups for e in g], modules="numpy", cse=True)
+
+        return Primitives(self.n_states, self.action_dim, tuple(funcs),
+                          tuple(tuple(f) for f in feature_hints(self)), error_builder)

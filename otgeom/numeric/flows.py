@@ -21,6 +21,7 @@ from otgeom.errors import OtgeomError
 from otgeom.numeric.chain import evaluate_chain, gradient_field
 from otgeom.numeric.geometry import expected_action_hessian, metric
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
+from otgeom.numeric.witness import gaussian_points
 
 __all__ = ["FlowResult", "integrate", "particle_gradient_flow", "gaussian_projected_flow", "gaussian_flow_rhs"]
 
@@ -90,16 +91,17 @@ def particle_gradient_flow(prims, policy: ParticlePolicy, t_eval: np.ndarray, pr
     return FlowResult(np.asarray(t_eval, float), np.array(J), np.array(G2), Y)
 
 
-def gaussian_flow_rhs(prims, policy: GaussianPolicy, order: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """(dm/dt shape=[n, d], dSigma/dt shape=[n, d, d]) of the projected flow, by quadrature."""
-    wp = policy.discretize(order)
+def gaussian_flow_rhs(prims, policy: GaussianPolicy, order: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(dm/dt shape=[n, d], dSigma/dt shape=[n, d, d]) of the projected flow, by quadrature on the feature-resolving
+    rule (:func:`otgeom.numeric.witness.gaussian_points`; ``order``: Gauss–Hermite of that order instead)."""
+    wp = gaussian_points(prims, policy, "Gaussian flow", order=order)
     sol = evaluate_chain(prims, wp, "Gaussian flow")
     Gm = wp.expect(gradient_field(prims, sol, wp))
     H = expected_action_hessian(prims, sol, wp)
     return -Gm, -(H @ policy.cov + policy.cov @ H)
 
 
-def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, order: int = 40,
+def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, order: int | None = None,
                             progress: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
     """Integrate the Gaussian-projected flow in the coordinates of :meth:`GaussianPolicy.coordinates`."""
     n, d = policy.n_states, policy.action_dim
@@ -118,7 +120,7 @@ def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, o
     J, G2 = [], []
     for y in Y:
         pol = GaussianPolicy.from_coordinates(y, n, d)
-        wp = pol.discretize(order)
+        wp = gaussian_points(prims, pol, "Gaussian flow", order=order)
         sol = evaluate_chain(prims, wp, "Gaussian flow")
         G = gradient_field(prims, sol, wp)
         J.append(sol.J)

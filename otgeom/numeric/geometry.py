@@ -15,7 +15,7 @@ import numpy as np
 
 from otgeom.errors import PolicyError
 from otgeom.numeric.chain import ChainSolution, action_value_hess, gradient_field
-from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
+from otgeom.numeric.policies import GaussianPolicy, WeightedPoints, weighted_sum
 
 __all__ = ["metric", "first_variation", "affine_field", "gaussian_gradient", "check_tangent",
            "expected_action_hessian"]
@@ -55,7 +55,7 @@ def affine_field(policy: GaussianPolicy, wp: WeightedPoints, dm: np.ndarray, S: 
 def expected_action_hessian(prims, sol: ChainSolution, wp: WeightedPoints) -> np.ndarray:
     """:math:`H_s = \\mathbb E_{\\pi_s}[\\nabla_a^2 Q(s,\\cdot)]` (symmetrised), shape=[n, d, d]."""
     n, N, d = wp.points.shape
-    H = np.stack([wp.weights[s] @ action_value_hess(prims, sol, s, wp.points[s]).reshape(N, -1)
+    H = np.stack([weighted_sum(wp.weights[s], action_value_hess(prims, sol, s, wp.points[s]).reshape(N, -1))
                   for s in range(n)]).reshape(n, d, d)
     return 0.5 * (H + np.swapaxes(H, 1, 2))
 

@@ -25,6 +25,7 @@ from otgeom.errors import OtgeomError, PolicyError, RegularityError
 from otgeom.numeric.chain import evaluate_chain
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, WeightedPoints
 from otgeom.numeric.second_order import Linearization, gaussian_second_order, linearize
+from otgeom.numeric.witness import gaussian_points
 
 __all__ = ["NewtonStep", "NewtonResult", "gaussian_newton", "particle_newton", "particle_hessian_matrix",
            "particle_metric_matrix", "newton_direction", "error_order",
@@ -106,7 +107,8 @@ def _newton_loop(x0: np.ndarray, local, value, feasible, max_iter: int, tol: flo
     return NewtonResult(tuple(steps), x, steps[-1].J, False)
 
 
-def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: float = 1e-13, order: int = 120) -> NewtonResult:
+def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: float = 1e-13,
+                    order: int | None = None) -> NewtonResult:
     """Riemannian Newton on the Gaussian family (d = 1, theta = (m_s, sigma_s)) with Hess_sub, until |grad J|_G < tol.
 
     Interior minima with sigma_s > 0 are degenerate on finite families (see :mod:`otgeom.examples`),
@@ -121,7 +123,8 @@ def gaussian_newton(prims, policy: GaussianPolicy, max_iter: int = 30, tol: floa
         return so.lin.sol.J, so.grad, so.hessian_riemannian, so.metric
 
     return _newton_loop(policy.coordinates(), local,
-                        lambda th: evaluate_chain(prims, GaussianPolicy.from_coordinates(th, n, 1).discretize(order)).J,
+                        lambda th: evaluate_chain(prims, gaussian_points(
+                            prims, GaussianPolicy.from_coordinates(th, n, 1), "Gaussian Newton", order=order)).J,
                         lambda th: bool((th[1::2] > 0).all()), max_iter, tol)
 
 

@@ -47,7 +47,7 @@ from otgeom.numeric.geometry import check_tangent
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
 
 __all__ = ["ChainDerivative", "Linearization", "linearize", "linearize_gaussian", "affine_projection",
-           "coordinate_fields", "quadrature_order", "GaussianSecondOrder", "gaussian_second_order", "HESSIAN_KINDS"]
+           "coordinate_fields", "GaussianSecondOrder", "gaussian_second_order", "HESSIAN_KINDS"]
 
 #: The bilinear forms :meth:`Linearization.hessian` can evaluate.
 HESSIAN_KINDS = ("local", "transport", "frozen", "levi-civita", "submanifold")
@@ -282,31 +282,26 @@ def linearize(prims, wp: WeightedPoints, owner: str = "second order") -> Lineari
     return Linearization(wp, sol, gq, hq, kg, cg)
 
 
-def linearize_gaussian(prims, policy: GaussianPolicy, order: int | None = None, owner: str = "second order") -> Linearization:
-    """:func:`linearize` on the Gauss–Hermite nodes of a Gaussian policy.
+def linearize_gaussian(prims, policy: GaussianPolicy, order: int | None = None, owner: str = "second order",
+                       rule=None, wp: WeightedPoints | None = None) -> Linearization:
+    """:func:`linearize` on a quadrature rule of a Gaussian policy.
 
-    ``order`` nodes per dimension, or by default the order at which (rho, J, h) change by less than
-    1e-13 when it doubles (:func:`~otgeom.numeric.chain.evaluate_gaussian_chain`): a narrow bump under a
-    wide Gaussian needs 120-240 nodes, and second derivatives magnify a quadrature error.
+    By default the feature-resolving rule of :func:`otgeom.numeric.witness.gaussian_points` (composite
+    Kronrod panels around the family's bumps, adapted until its two embedded rules agree; a
+    :class:`~otgeom.errors.NotConvergedError` when they cannot be made to).  ``order`` asks for a plain
+    Gauss–Hermite rule of that order instead (exact for polynomial integrands of degree < 2 order), and
+    ``rule`` an already adapted :class:`~otgeom.numeric.quadrature.GaussianRule` mapped onto ``policy`` (one rule
+    for nearby policies, e.g. in difference quotients, gives smooth functions of the policy).
     """
-    if order is None:
-        order = quadrature_order(prims, policy, owner)
-    return linearize(prims, policy.discretize(order), owner)
+    from otgeom.numeric.witness import gaussian_points
 
-
-def quadrature_order(prims, policy: GaussianPolicy, owner: str = "second order", target: float = 1e-13) -> int:
-    """The Gauss–Hermite order (from 60, doubling) at which the chain is converged to ``target``.
-
-    A change above 1e-10 at the largest order raises RegularityError with the estimate (a witness then
-    reports ``inconclusive`` rather than a verdict on unconverged numbers).
-    """
-    from otgeom.numeric.chain import evaluate_gaussian_chain
-
-    _, _, order, err = evaluate_gaussian_chain(prims, policy, 60, target, owner)
-    if err > 1e-10:
-        raise RegularityError(f"{owner}: Gauss-Hermite quadrature did not converge (change {err:.2g} at order {order}); "
-                              "the policy is too wide for the family's bumps", {"quadrature_error": err, "order": order})
-    return order
+    if wp is not None:
+        pass  # given points (e.g. one variant of the two-rule error estimate)
+    elif rule is not None:
+        wp = rule.weighted_points(policy)
+    else:
+        wp = gaussian_points(prims, policy, owner, order=order)
+    return linearize(prims, wp, owner)
 
 
 def coordinate_fields(policy: GaussianPolicy, wp: WeightedPoints) -> np.ndarray:
@@ -364,11 +359,12 @@ class GaussianSecondOrder:
     lin: Linearization = field(repr=False)
 
 
-def gaussian_second_order(prims, policy: GaussianPolicy, order: int | None = None) -> GaussianSecondOrder:
+def gaussian_second_order(prims, policy: GaussianPolicy, order: int | None = None, rule=None,
+                          wp: WeightedPoints | None = None) -> GaussianSecondOrder:
     r"""Every second-order matrix of J at a Gaussian policy, by quadrature and linear solves.
 
-    d = 1 only (the coordinates in which ``otgeom eval --hessian`` reports); ``order`` as in
-    :func:`linearize_gaussian` (default: converged to 1e-13).  The push-forward of
+    d = 1 only (the coordinates in which ``otgeom eval --hessian`` reports); ``order``, ``rule`` and ``wp`` as in
+    :func:`linearize_gaussian` (default: the feature-resolving rule).  The push-forward of
     :math:`\mathcal N(m,\sigma^2)` by :math:`a\mapsto a + \epsilon(dm + \tfrac{d\sigma}{\sigma}(a-m))` is
     :math:`\mathcal N(m+\epsilon\,dm, (\sigma+\epsilon\,d\sigma)^2)`, a straight line in :math:`\theta`, so
     the coordinate Hessian is the frozen-weight form :math:`A_{\rm local}+A_{\rm transport}` on the coordinate
@@ -379,7 +375,7 @@ def gaussian_second_order(prims, policy: GaussianPolicy, order: int | None = Non
     if policy.action_dim != 1:
         raise PolicyError(f"Gaussian coordinate Hessians are implemented for d = 1 (theta = (m_s, sigma_s)); "
                           f"this policy has d = {policy.action_dim}: use Linearization.hessian on fields")
-    lin = linearize_gaussian(prims, policy, order)
+    lin = linearize_gaussian(prims, policy, order, rule=rule, wp=wp)
     F = coordinate_fields(policy, lin.wp)
     K = F.shape[0]
     n = policy.n_states

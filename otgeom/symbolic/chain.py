@@ -130,20 +130,39 @@ def gaussian_coordinates(n: int, d: int):
     return means, covs, flat
 
 
-def _family_key(family) -> tuple:
-    return (family.spec.name, tuple(sorted(family.structure.items())))
+def content_key(family) -> tuple:
+    """Cache key of a family's derivations: a hash of its *content*, never its name.
+
+    sha256 of the structure, the action symbols, the parameter symbols with their assumptions, and the exact
+    ``srepr`` of every cost and kernel expression (in parameter symbols: values are inputs of the derivation,
+    not part of it).  Two specs with one name and different costs get two derivations; a notebook cell that
+    redefines a family gets its own formulas.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(repr(sorted(family.structure.items())).encode())
+    h.update(sp.srepr(tuple(family.action)).encode())
+    h.update(sp.srepr(tuple(family.parameter_symbols())).encode())
+    h.update(repr([(x.name, sorted(x.assumptions0.items())) for x in family.parameter_symbols()]).encode())
+    for c in family.cost:
+        h.update(b"c:" + sp.srepr(c).encode())
+    for row in family.kernel:
+        for p in row:
+            h.update(b"p:" + sp.srepr(p).encode())
+    return (family.spec.name, h.hexdigest())
 
 
 _GAUSSIAN_CACHE: dict[tuple, Derivation] = {}
 
 
 def gaussian_chain(family) -> Derivation:
-    """The chain of ``family`` under Gaussian policies, in closed form (cached per family structure).
+    """The chain of ``family`` under Gaussian policies, in closed form (cached per family content).
 
     Inputs: ``family.parameter_symbols()`` then the policy coordinates of :func:`gaussian_coordinates`.
     Outputs: ``P`` (n x n), ``r``, ``rho``, ``J``, ``h``, ``Q`` (n expressions in a), ``gradQ`` (n x d).
     """
-    key = _family_key(family)
+    key = content_key(family)
     if key in _GAUSSIAN_CACHE:
         return _GAUSSIAN_CACHE[key]
     n, d = family.n_states, family.action_dim

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from otgeom.symbolic.chain import _family_key, gaussian_chain, gaussian_coordinates
+from otgeom.symbolic.chain import content_key, gaussian_chain, gaussian_coordinates
 from otgeom.symbolic.derivation import Derivation
 from otgeom.symbolic.expectation import GaussianExpectation
 
@@ -27,8 +27,8 @@ _CACHE: dict[tuple, Derivation] = {}
 
 
 def first_order(family) -> Derivation:
-    """Chain plus first-order geometry for Gaussian policies on ``family`` (cached per structure)."""
-    key = _family_key(family)
+    """Chain plus first-order geometry for Gaussian policies on ``family`` (cached per content_key)."""
+    key = content_key(family)
     if key in _CACHE:
         return _CACHE[key]
     chain = gaussian_chain(family)

@@ -15,7 +15,7 @@ d = 1, :math:`\theta = (m_s, \sigma_s)_s`, on top of :func:`otgeom.symbolic.geom
 
 :func:`curvature` adds the Riemann tensor and sectional curvatures of G for small families (second
 derivatives of :math:`\rho`): nonzero although each state's block :math:`\rho_s(dm^2 + d\sigma^2)` would be flat with
-frozen weights.  Derivations are cached per family structure.
+frozen weights.  Derivations are cached per family content (a hash of its expressions, never its name).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import itertools
 import sympy as sp
 
 from otgeom.errors import ExpressionError
-from otgeom.symbolic.chain import _family_key
+from otgeom.symbolic.chain import content_key
 from otgeom.symbolic.derivation import Derivation
 from otgeom.symbolic.geometry import first_order
 
@@ -48,7 +48,7 @@ def _require_d1(family) -> None:
 def second_order(family) -> Derivation:
     """G, Christoffel symbols, the geodesic equation, coordinate and Riemannian Hessians, drho/dh/dQ (d = 1)."""
     _require_d1(family)
-    key = _family_key(family)
+    key = content_key(family)
     if key in _CACHE:
         return _CACHE[key]
     base = first_order(family)
@@ -101,7 +101,7 @@ def curvature(family) -> Derivation:
     K x K matrix (zero diagonal).  Practical for n <= 3.
     """
     _require_d1(family)
-    key = _family_key(family)
+    key = content_key(family)
     if key in _CURV:
         return _CURV[key]
     base = second_order(family)
