@@ -41,8 +41,8 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (EXIT_CLAIM_FAILS, "a claim fails (check)"),
     (EXIT_BAD_INPUT, "bad input or usage: one line on stderr, before any computation, nothing written"),
-    (EXIT_NOT_CONVERGED, "eval: an error bound exceeds --tolerance (the JSON is still printed), or a result "
-                         "is not finite in float64"),
+    (EXIT_NOT_CONVERGED, "not converged: a numeric result misses its accuracy (eval --tolerance; the JSON is "
+                         "still printed), or an eval result is not finite in float64"),
     (EXIT_INTERNAL, "internal error (a bug): one line naming a file that holds the traceback; please report"),
     (EXIT_OUTPUT, "standard output cannot be written (closed pipe, full disk)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGINT)"),
@@ -304,6 +304,8 @@ def _cmd_check_claimed(args) -> int:
             raise
         except OtgeomError as exc:
             raise ParameterError(f"{label}: {exc}") from None
+        except SystemExit:
+            raise ParameterError(f"{label}: the formula called sys.exit") from None
         results.append(rec)
         if not args.json:
             verdict = "inconclusive: timed out" if rec.get("reason", "").startswith("timed out") else rec["verdict"]
@@ -611,11 +613,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated:
         _say("otgeom: terminated")
         return EXIT_TERMINATED
-    except SystemExit as exc:  # argparse's --help (0); anything else is a usage error
-        code = exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-        with contextlib.suppress(_StdoutError):
+    except SystemExit as exc:  # argparse's --help: 0; nothing else exits this way
+        try:
             sys.stdout.flush()
-        return code
+        except _StdoutError as err:
+            _discard_stdout(err.stream)
+            _say(f"otgeom: error: cannot write to standard output: {err}")
+            return EXIT_OUTPUT
+        if exc.code in (None, 0):
+            return EXIT_OK
+        _say(f"otgeom: error: exit with status {excerpt(exc.code)} requested")
+        return EXIT_BAD_INPUT
     except Exception as exc:  # a bug: one line here, the traceback in a file
         path = _internal_error(exc, argv)
         _say(f"otgeom: internal error: {type(exc).__name__}: {excerpt(_one_line(str(exc)), 120, quote=False)}, "

@@ -213,6 +213,9 @@ CASES = [
     ("claims-bad-family", ["check", "--claims", "{tmp}/c.py"],
      {"c.py": "from otgeom.claimed import ClaimedFormula\nCLAIMED = [ClaimedFormula('x', lambda c: 0.0, "
               "family='nosuch')]\n"}, 2, "CLAIMED[0] ('x'): unknown family 'nosuch'", 3),
+    ("claims-formula-exits", ["check", "--claims", "{tmp}/c.py"],
+     {"c.py": "import sys\nfrom otgeom.claimed import ClaimedFormula\nCLAIMED = [ClaimedFormula('x', lambda c: "
+              "sys.exit(0))]\n"}, 2, "CLAIMED[0] ('x'): the formula called sys.exit", 15),
     ("claims-slow-load", ["check", "--claims", "{tmp}/c.py", "--timeout", "0.5"],
      {"c.py": "import time\ntime.sleep(100)\n"}, 2, "loading it took longer than --timeout 0.5 s", 3),
     # ---- report outputs
