@@ -78,8 +78,8 @@ def check_output_path(path: str | os.PathLike, fmt: str | None = None) -> Path:
     """Fail early (before any computation) when ``path`` cannot be written; return it as a Path.
 
     Checks the directory (exists, writable), the target (absent or a regular file, see the module
-    docstring) and, for ``md`` and ``tex`` (or ``fmt=None``: either), the figures directory
-    ``<stem>-figures`` (absent or a plain, writable directory).
+    docstring) and, for ``md`` and ``tex``, the figures directory ``<stem>-figures`` (absent or a plain,
+    writable directory); with ``fmt=None`` the figures are checked by :func:`write_rendered`.
     """
     if not str(path):
         raise ReportError("cannot write report: the output path is empty")
@@ -95,7 +95,7 @@ def check_output_path(path: str | os.PathLike, fmt: str | None = None) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ReportError(f"cannot write report {_show(path)}: directory {_show(parent)} is not writable")
     _check_target(path, "report")
-    if fmt != "html":
+    if fmt in ("md", "tex"):
         figures = parent / figure_dir_name(path.stem)
         try:
             st = os.lstat(figures)
