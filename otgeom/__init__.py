@@ -3,6 +3,25 @@
 Flat namespace: ``otgeom.family``, ``otgeom.GaussianPolicy``, ``otgeom.LQPolicy``, ``otgeom.evaluate``,
 ``otgeom.Claim``; the claim suite is ``proofs_checks.CLAIMS``.
 """
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _interrupted_while_loading(signum, frame):  # pragma: no cover - timing dependent
+    _sys.stderr.write("otgeom: interrupted\n")
+    _sys.stderr.flush()
+    _os._exit(130)
+
+
+# The ``otgeom`` command: a Ctrl-C while numpy, scipy and sympy load (before otgeom.cli.main installs its own
+# handlers) ends with one line and status 130, not a traceback.  Only for the console script; a library user's
+# SIGINT handling is never touched, and the previous handler is restored once the package has loaded.
+_cli = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "otgeom" and \
+    _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+if _cli:
+    _previous = _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+
 from otgeom.claims import Claim, ClaimResult, Outcome
 from otgeom.errors import (ExpressionError, FamilyError, OtgeomError, ParameterError, PolicyError,
                            RegularityError)
@@ -12,6 +31,9 @@ from otgeom.numeric.lq import LQPolicy, lq_optimum, lq_point
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, QuantilePolicy
 
 __version__ = "0.1.0"
+
+if _cli:
+    _signal.signal(_signal.SIGINT, _previous)
 
 __all__ = ["family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
            "policy_from_json", "Claim", "ClaimResult", "Outcome", "OtgeomError", "FamilyError",

@@ -185,7 +185,8 @@ def _check_energy_decay(family, rng, formula):
     sol = evaluate_chain(prims, wp)
     rate = float(formula(sol, wp, gradient_field(prims, sol, wp)))
     eps = 2.0 ** -np.arange(3, 20)
-    flow = particle_gradient_flow(prims, pol, np.concatenate([[0.0], eps[::-1]]), rtol=1e-13, atol=1e-15)
+    flow = particle_gradient_flow(prims, pol, np.concatenate([[0.0], eps[::-1]]), rtol=1e-13, atol=1e-15,
+                                  max_evaluations=20_000)  # a stiff flow (a very narrow bump): inconclusive
     J_at = dict(zip(flow.t.tolist(), flow.J))
     res = taylor_check(lambda t: J_at[float(t)], lambda t: sol.J + t * rate, order=1,
                        curve="particle gradient flow da/dt = -grad_a Q", eps=eps)

@@ -365,3 +365,30 @@ def test_rule_mapped_along_a_pushforward_is_smooth():
     J = [evaluate_chain(prims, rule.weighted_points(pol.pushforward(dm, S, e))).J for e in (-1e-3, 0, 1e-3)]
     J2 = [gaussian_chain(prims, pol.pushforward(dm, S, e)).sol.J for e in (-1e-3, 0, 1e-3)]
     assert np.allclose(J, J2, atol=1e-13, rtol=0)
+
+
+# ----------------------------------------------------------------------------- claims on hard families
+HARD_FAMILIES = [
+    ("switch2", {"k": [10 ** 6, 2], "b": [0.37, -0.5]}),                       # a bump between the Hermite nodes
+    ("modulated", {"n": 3, "d": 1, "K": [[[40000]], [[1]], [[250]]],             # narrow bumps, nearly reducible
+                   "M": [["999999/1000000", "1/1000000", 0], [0, "999/1000", "1/1000"], ["1/1000000000", 0,
+                                                                                   "999999999/1000000000"]]}),
+    ("modulated", {"n": 2, "d": 2, "K": [[[10001, 10000], [10000, 10001]], [[1, 0], [0, 1]]]}),  # narrow in one direction
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kw", HARD_FAMILIES, ids=["switch2-narrow", "modulated-narrow-nearly-reducible",
+                                                         "modulated-d2-one-direction"])
+def test_claims_never_falsely_fail_on_hard_families(name, kw):
+    from proofs_checks import CLAIMS
+
+    fam = family(name, **kw)
+    verdicts = {}
+    for c in CLAIMS:
+        if not c.applies_to(fam):
+            continue
+        r = c.run(fam, seed=0)
+        verdicts[c.name] = r.verdict
+        assert r.verdict in ("holds", "inconclusive", "not-applicable"), (c.name, r.error, r.details)
+    assert list(verdicts.values()).count("holds") >= len(verdicts) // 2, verdicts

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from otgeom.errors import OtgeomError
+from otgeom.errors import NotConvergedError, OtgeomError
 from otgeom.numeric.chain import evaluate_chain, gradient_field
 from otgeom.numeric.geometry import expected_action_hessian, metric
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
@@ -53,17 +53,36 @@ class _Progress:
             sys.stderr.flush()
 
 
+class _TooManyEvaluations(Exception):
+    def __init__(self, t: float):
+        self.t = t
+
+
 def integrate(rhs: Callable[[float, np.ndarray], np.ndarray], y0: np.ndarray, t_eval: np.ndarray,
-              rtol: float = 1e-10, atol: float = 1e-12, progress: bool = False) -> np.ndarray:
-    """Integrate dy/dt = rhs(t, y) with scipy's DOP853; return y at t_eval, shape=[T, k]."""
+              rtol: float = 1e-10, atol: float = 1e-12, progress: bool = False,
+              max_evaluations: int = 100_000) -> np.ndarray:
+    """Integrate dy/dt = rhs(t, y) with scipy's DOP853; return y at t_eval, shape=[T, k].
+
+    A flow that needs more than ``max_evaluations`` right-hand sides (stiff or very fast, e.g. with costs of
+    size 1e6) raises :class:`~otgeom.errors.NotConvergedError` saying where it stopped, instead of running on.
+    """
     bar = _Progress(float(t_eval[-1]), progress)
+    count = [0]
 
     def f(t, y):
+        count[0] += 1
+        if count[0] > max_evaluations:
+            raise _TooManyEvaluations(float(t))
         bar(t)
         return rhs(t, y)
 
-    sol = solve_ivp(f, (float(t_eval[0]), float(t_eval[-1])), np.asarray(y0, float), t_eval=t_eval,
-                    method="DOP853", rtol=rtol, atol=atol)
+    try:
+        sol = solve_ivp(f, (float(t_eval[0]), float(t_eval[-1])), np.asarray(y0, float), t_eval=t_eval,
+                        method="DOP853", rtol=rtol, atol=atol)
+    except _TooManyEvaluations as stop:
+        raise NotConvergedError(f"flow integration stopped at t = {stop.t:.4g} of {float(t_eval[-1]):g} after "
+                                f"{max_evaluations} right-hand-side evaluations (the flow is stiff or very fast "
+                                "there: rescale the costs or shorten the horizon)") from None
     bar(float(t_eval[-1]))
     if not sol.success:
         raise OtgeomError(f"flow integration failed at t = {sol.t[-1] if sol.t.size else t_eval[0]:g}: {sol.message}")
@@ -71,8 +90,10 @@ def integrate(rhs: Callable[[float, np.ndarray], np.ndarray], y0: np.ndarray, t_
 
 
 def particle_gradient_flow(prims, policy: ParticlePolicy, t_eval: np.ndarray, progress: bool = False,
-                           rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
-    """Move every particle by -grad_a Q of the current policy; record J and g(grad J, grad J)."""
+                           rtol: float = 1e-10, atol: float = 1e-12, max_evaluations: int = 100_000) -> FlowResult:
+    """Move every particle by -grad_a Q of the current policy; record J and g(grad J, grad J).
+
+    At most ``max_evaluations`` right-hand sides (see :func:`integrate`)."""
     shape, w = policy.particles.shape, policy.weights
 
     def rhs(t, y):
@@ -80,7 +101,7 @@ def particle_gradient_flow(prims, policy: ParticlePolicy, t_eval: np.ndarray, pr
         wp = pol.discretize()
         return -gradient_field(prims, evaluate_chain(prims, wp, "particle flow"), wp).ravel()
 
-    Y = integrate(rhs, policy.particles.ravel(), np.asarray(t_eval, float), rtol, atol, progress)
+    Y = integrate(rhs, policy.particles.ravel(), np.asarray(t_eval, float), rtol, atol, progress, max_evaluations)
     J, G2 = [], []
     for y in Y:
         wp = ParticlePolicy(y.reshape(shape), w).discretize()

@@ -251,19 +251,22 @@ class CachedPrimitives:
 
     def __init__(self, prims):
         self._prims = prims
-        self._memo: dict = {}
+        self._memo_table: dict = {}
         self.n_states = prims.n_states
         self.action_dim = prims.action_dim
         self.features = getattr(prims, "features", ())
 
-    def _get(self, name: str, s: int, A: np.ndarray) -> np.ndarray:
+    def _memo(self, key_name: str, compute, s: int, A: np.ndarray) -> np.ndarray:
         A = np.asarray(A)
-        key = (name, s, A.__array_interface__["data"][0], A.shape, A.strides)
-        hit = self._memo.get(key)
+        key = (key_name, s, A.__array_interface__["data"][0], A.shape, A.strides)
+        hit = self._memo_table.get(key)
         if hit is None:
-            hit = (A, getattr(self._prims, name)(s, A))
-            self._memo[key] = hit
+            hit = (A, compute(s, A))
+            self._memo_table[key] = hit
         return hit[1]
+
+    def _get(self, name: str, s: int, A: np.ndarray) -> np.ndarray:
+        return self._memo(name, getattr(self._prims, name), s, A)
 
     def cost(self, s, A):
         return self._get("cost", s, A)
@@ -287,16 +290,7 @@ class CachedPrimitives:
         """The running-error coefficient of ``which`` (see :meth:`otgeom.families.Primitives.eval_error`)."""
         if not hasattr(self._prims, "eval_error"):
             return 9 * np.abs(self._get(which, s, A))
-        return self._get_error(which, s, A)
-
-    def _get_error(self, which: str, s: int, A: np.ndarray) -> np.ndarray:
-        A = np.asarray(A)
-        key = ("error:" + which, s, A.__array_interface__["data"][0], A.shape, A.strides)
-        hit = self._memo.get(key)
-        if hit is None:
-            hit = (A, self._prims.eval_error(which, s, A))
-            self._memo[key] = hit
-        return hit[1]
+        return self._memo("error:" + which, lambda s_, A_: self._prims.eval_error(which, s_, A_), s, A)
 
 
 def integrand_components(prims, s: int, A: np.ndarray, second: bool = True) -> np.ndarray:

@@ -10,8 +10,9 @@ The slope is fitted on the smallest step sizes whose remainder is still well
 above the round-off floor :math:`64\,\varepsilon_{\text{mach}}\max(1,|f(\pi)|)`.
 Two outcomes are verdicts of their own rather than a meaningless slope:
 ``model-exact`` (every remainder is at round-off: f is exactly the model along
-this curve, so the check cannot discriminate) and ``round-off`` (too few resolved
-points).  The result names the curve, because it decides which second
+this curve, so the check cannot discriminate), ``round-off`` (too few resolved
+points) and ``pre-asymptotic`` (the resolved remainders show no run of three with
+consistent local slopes: the curve has not reached its asymptotic range).  The result names the curve, because it decides which second
 derivative is tested (push-forward vs geodesic).
 """
 from __future__ import annotations
@@ -27,6 +28,9 @@ __all__ = ["TaylorResult", "taylor_check", "even_taylor_check", "SLOPE_TOLERANCE
 #: families are within 0.05 of the expected value; a wrong first derivative gives
 #: slope <= expected - 1, so 0.2 separates the two with a wide margin.
 SLOPE_TOLERANCE = 0.2
+#: local slopes of the fitted window may differ from their median by at most this much (less than the gap of 1
+#: between a right and a wrong model)
+SUFFIX_SPREAD = 0.75
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class TaylorResult:
     slope: float | None
     window: tuple[int, int] | None
     floor: float
-    verdict: str  # "asymptotic", "model-exact", "round-off"
+    verdict: str  # "asymptotic", "model-exact", "round-off", "pre-asymptotic"
 
     @property
     def error(self) -> float | None:
@@ -89,6 +93,18 @@ def taylor_check(
         first -= 1
     if last - first < 2:
         return TaylorResult(curve, order, expected, eps, rem, None, None, floor, "round-off")
+    # keep the smallest-step part of the run whose local slopes agree (within SUFFIX_SPREAD of their median): larger
+    # steps can still be pre-asymptotic (a curve crossing a narrow bump), and a fit across the change of regime
+    # gives a meaningless slope.  A wrong model's remainder has a consistent slope of at most expected - 1.
+    local = np.diff(np.log(rem[first:last + 1])) / np.diff(np.log(eps[first:last + 1]))
+    keep = [local[-1]]
+    for s_ in local[-2::-1]:
+        if abs(s_ - np.median(keep)) > SUFFIX_SPREAD:
+            break
+        keep.append(s_)
+    if len(keep) < 2:
+        return TaylorResult(curve, order, expected, eps, rem, None, (first, last), floor, "pre-asymptotic")
+    first = last - len(keep)
     x, y = np.log(eps[first:last + 1]), np.log(rem[first:last + 1])
     slope = float(np.polyfit(x, y, 1)[0])
     return TaylorResult(curve, order, expected, eps, rem, slope, (first, last), floor, "asymptotic")
