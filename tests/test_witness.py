@@ -144,14 +144,6 @@ def hard_d2(draw):
     return fam, pol
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report_classes(request):
-    yield
-    rep = request.config.pluginmanager.getplugin("terminalreporter")
-    if rep is not None and CLASSES:
-        rep.write_line(f"\nwitness property test, cases per class: {dict(sorted(CLASSES.items()))}")
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hard_d1())
 def test_bounds_hold_or_not_converged_d1(case):
