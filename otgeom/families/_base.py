@@ -517,7 +517,7 @@ class Family:
         """Lambdify c, p and their first two action derivatives with the parameter values bound."""
         sub = {k: sp.Float(v, 17) for k, v in self.parameter_substitution().items()}
         a = list(self.action)
-        funcs = []
+        funcs, all_groups = [], []
         for s in range(self.n_states):
             c = self.cost[s].xreplace(sub)
             row = [self.kernel[s][t].xreplace(sub) for t in range(self.n_states)]
@@ -529,16 +529,14 @@ class Family:
                 [sp.diff(p, x) for p in row for x in a],
                 [sp.diff(p, x, y) for p in row for x in a for y in a],
             ]
+            all_groups.append(groups)
             funcs.append(tuple(sp.lambdify(a, g, modules="numpy", cse=True) for g in groups))
         from otgeom.families.features import feature_hints
         from otgeom.families.rounding import error_coefficient
 
-        def error_builder(s: int) -> tuple:
-            c = self.cost[s].xreplace(sub)
-            row = [self.kernel[s][t].xreplace(sub) for t in range(self.n_states)]
-            groups = [[c], [sp.diff(c, x) for x in a], [sp.diff(c, x, y) for x in a for y in a], row,
-                      [sp.diff(p, x) for p in row for x in a], [sp.diff(p, x, y) for p in row for x in a for y in a]]
-            return sp.lambdify(a, [error_coefficient(e, a) for g in groups for e in g], modules="numpy", cse=True)
+        def error_builder(s: int):  # the same expressions, their running-error coefficients, compiled on first use
+            return sp.lambdify(a, [error_coefficient(e, a) for g in all_groups[s] for e in g], modules="numpy",
+                               cse=True)
 
         return Primitives(self.n_states, self.action_dim, tuple(funcs),
                           tuple(tuple(f) for f in feature_hints(self)), error_builder)
