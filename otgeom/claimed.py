@@ -53,7 +53,7 @@ TOLERANCE = 1e-7
 class Context:
     """What a claimed formula (callable) receives at one point.
 
-    ``family``, ``policy`` (Gaussian), ``theta`` [K]; the policy on Gauss–Hermite nodes: ``points`` [n, N, d],
+    ``family``, ``policy`` (Gaussian), ``theta`` [K]; the policy on its quadrature nodes: ``points`` [n, N, d],
     ``weights`` [n, N]; the chain: ``rho`` [n], ``h`` [n], ``J``; at the points ``Q`` [n, N], ``grad_q`` [n, N, d],
     ``hess_q`` [n, N, d, d]; the tangent vectors ``u``, ``v`` as fields [n, N, d] and in coordinates ``u_coords``,
     ``v_coords`` [K].  Methods: ``drho(V)``, ``dh(V)``, ``grad_dq(V)`` (:math:`\\nabla_a dQ[V]`), ``metric(U, V)``,

@@ -25,8 +25,8 @@ restricted to the Gaussian family, :math:`\partial^2J - \Gamma^k\partial_kJ`), a
 path computes them from linear solves (A_local + A_transport and drho); the symbolic path differentiates
 the closed-form J and G.
 
-The numeric path evaluates the definitions (Gauss–Hermite quadrature with order doubling,
-GTH, linear solve, the policy-gradient formula); the symbolic path evaluates the closed
+The numeric path evaluates the definitions (feature-resolving composite Gauss–Kronrod quadrature with
+error bounds, GTH, linear solve, the policy-gradient formula); the symbolic path evaluates the closed
 forms (tree theorem, closed-form expectations, direct differentiation of J(theta)).
 
 For the ``lq`` family (policy ``{"K": [[..]], "Sigma": [[..]]}``) the keys are ``family``,

@@ -76,9 +76,9 @@ def random_family(family: Family, rng: np.random.Generator) -> Family:
 def random_gaussian_policy(family: Family, rng: np.random.Generator, std_range=None) -> GaussianPolicy:
     """Means in [-1.5, 1.5]^d, covariances with eigenvalues in std_range^2 (values rounded to 2 decimals).
 
-    Default std_range: (0.3, 1.2) for d = 1, (0.3, 0.7) for d >= 2, where the tensor
-    Gauss–Hermite witnesses (capped at 120^2 nodes) resolve the families' bumps only for
-    moderate widths; the checks' own order-doubling guards still decide every case.
+    Default std_range: (0.3, 1.2) for d = 1, (0.3, 0.7) for d >= 2: moderate widths, where the
+    20-digit Gauss–Hermite witness of d >= 2 (checked against the feature-resolving rule) decides;
+    the checks' own error bounds still decide every case (inconclusive when they cannot).
     """
     n, d = family.n_states, family.action_dim
     if std_range is None:

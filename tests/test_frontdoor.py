@@ -572,3 +572,30 @@ def test_fuzz_every_case_ends_in_a_documented_status(command, params, policy, da
     assert elapsed < 20, argv
     if rc == 0 and command == "eval":
         json.loads(out)
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_status_130():
+    """SIGINT while numpy, scipy and sympy are still being imported (before main runs)."""
+    exe = Path(sys.executable).parent / "otgeom"
+    if not exe.exists():
+        pytest.skip(f"the console script is not installed beside {sys.executable}")
+    p = subprocess.Popen([str(exe), "families"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(0.15)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err == "otgeom: interrupted\n" and out == ""
+
+
+def test_report_with_a_stiff_flow_ends_in_seconds_and_says_so(capsys):
+    t0 = time.monotonic()
+    rc = main(["report", "switch2", "--param", "e=[1000000,0]", "--no-claims"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == "" and time.monotonic() - t0 < 60
+    assert "was not integrated to the end" in out and "right-hand-side evaluations" in out
+
+
+def test_report_lq_with_a_fast_decay_has_no_internal_error(capsys):
+    rc = main(["report", "lq", "--param", "A=1000000", "--no-claims"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "internal error" not in err and "Flow trajectories" in out

@@ -5,8 +5,9 @@ r"""Policies: one action law per state, and their discretisation into weighted p
 * :class:`QuantilePolicy` -- d = 1, :math:`X_s(u_i)` at :math:`u_i = (i + 1/2)/N`; W2 is flat in these
   coordinates: :math:`W_2(\mu,\nu)^2 = \int_0^1 |X_\mu(u) - X_\nu(u)|^2 du`.
 
-Every numeric computation works on :class:`WeightedPoints` (Gauss–Hermite nodes for a
-Gaussian, the particles themselves otherwise), so one code path serves all policies.
+Every numeric computation works on :class:`WeightedPoints` (the nodes of a quadrature rule for a Gaussian,
+:mod:`otgeom.numeric.quadrature`, or of Gauss–Hermite by :meth:`GaussianPolicy.discretize`; the particles
+themselves otherwise), so one code path serves all policies.
 """
 from __future__ import annotations
 

@@ -6,12 +6,12 @@ For :math:`\pi_s = \mathcal N(m_s, \Sigma_s)` write :math:`a = m_s + L_s U_s y` 
 .. math::
     \mathbb E_{\pi_s}[f] = \int_{\mathbb R^d} f(m_s + L_sU_s y)\,\prod_i \varphi(y_i)\,dy .
 
-Each axis :math:`y_i \in [-T, T]` (:math:`T = 12`) is cut into panels and every panel carries the
-15-point Kronrod rule K15 and the 7-point Gauss rule G7 embedded in it (two different rules on the same
-nodes).  The value is the tensor K15 rule; the error estimate of axis i is the difference when axis i alone
-is integrated by G7 (the other axes by K15), summed over panels.  G7 is exact to degree 13, K15 to
-degree 22, so on a panel that resolves the integrand :math:`|K - G|` bounds the error of G7 and
-over-estimates that of K15 by orders of magnitude.
+Each axis :math:`y_i \in [-T, T]` (T = 12 in d = 1, 9 in d = 2, 8 in d = 3) is cut into panels and every panel
+carries the 21-point Kronrod rule K21 and the 10-point Gauss rule G10 embedded in it (two different rules on the
+same nodes, QUADPACK's qk21).  The value is the tensor K21 rule; the error estimate of axis i is the difference
+when axis i alone is integrated by G10 (the other axes by K21), summed over panels.  G10 is exact to degree 19,
+K21 to degree 31, so on a panel that resolves the integrand :math:`|K - G|` bounds the error of G10 and
+over-estimates that of K21 by orders of magnitude.
 
 Where the panels come from (this is what makes the estimate honest):
 
@@ -21,22 +21,20 @@ Where the panels come from (this is what makes the estimate honest):
   bump narrow in one direction only is narrow along one axis, and that axis gets breakpoints at the
   feature centre :math:`\pm\{0, 1/2, 1, 2, 4, 8\}` widths.  A bump that falls between all Gauss–Hermite
   nodes therefore falls inside panels of its own width.
-* **background panels** cover the Gaussian (width 1.5 in d = 1, coarser in d > 1).
+* **background panels** cover the Gaussian (width 2 in d = 1, 1.2 to 3 in d = 2, 1.5 to 4.5 in d = 3).
 * **adaptive bisection**: the panels whose per-axis error is largest are bisected until every integrated
-  component meets :math:`\mathrm{tol}_{abs} + \mathrm{tol}_{rel}\,\mathbb E|f|`, or a panel cap is hit (then
-  the rule is returned with ``converged = False`` and its honest estimate).
+  component meets :math:`\mathrm{tol}\,(1 + \mathbb E|f|)`, or a node cap is hit (then the rule is returned
+  with ``converged = False``; the outputs' bounds, :mod:`otgeom.numeric.witness`, still say how accurate they are).
 
 Assumptions, stated: a family that declares no feature (no exp-of-quadratic factor) gets background panels
 and bisection only, which cannot see a feature narrower than a panel that no node touches; the mass beyond
-:math:`|y_i| > 12` (:math:`\approx 3.6\cdot10^{-33}` per axis) is neglected, which presumes that f grows at
-most polynomially (estimated from f at the ends); several features narrow in different directions in one
+:math:`|y_i| > T` is bounded by :math:`2d\max|f|\,\varphi(T)/T` (:math:`4\cdot10^{-33}` for T = 12,
+:math:`10^{-19}` for T = 8), which presumes that f grows at most polynomially beyond the nodes; several features narrow in different directions in one
 state are aligned with the narrowest only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import log2
-
 import numpy as np
 
 from otgeom.errors import PolicyError
@@ -90,7 +88,7 @@ def _phi(y: np.ndarray) -> np.ndarray:
 
 
 def _axis_rule(breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composite K15/G7 on the panels ``breaks``, times the standard normal density: nodes, wK, wG ([P*15])."""
+    """Composite K21/G10 on the panels ``breaks``, times the standard normal density: nodes, wK, wG ([P*21])."""
     lo, hi = breaks[:-1], breaks[1:]
     c, r = 0.5 * (lo + hi), 0.5 * (hi - lo)
     y = (c[:, None] + r[:, None] * _X[None, :]).reshape(-1)
@@ -181,7 +179,7 @@ class GaussianRule:
 
     ``weighted_points(policy)`` maps it onto a Gaussian policy (the one it was adapted for, or a nearby one,
     e.g. along a push-forward curve, where the same y-rule gives a smooth function of the curve parameter).
-    ``variants`` are the rules with one axis integrated by G7: the same points, other weights.
+    ``variants`` are the rules with one axis integrated by G10: the same points, other weights.
     """
 
     states: tuple

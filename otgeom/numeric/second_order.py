@@ -41,7 +41,7 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import lu_factor, lu_solve
 
-from otgeom.errors import PolicyError, RegularityError
+from otgeom.errors import PolicyError
 from otgeom.numeric.chain import ChainSolution, evaluate_chain
 from otgeom.numeric.geometry import check_tangent
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
