@@ -29,15 +29,15 @@ optimum from scipy's DARE and the Hessian spectrum there, the gradient flow.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
 
 from otgeom.errors import NotConvergedError
-from otgeom.report.document import Equation, Para, Report, Section, Table
+from otgeom.report.document import Equation, Literal, Para, Report, Section, Table
 from otgeom.report.plots import line_figure
+from otgeom.textfmt import number as _fmt  # the one number formatter of text output
 from otgeom.typeset import latex, latex_lines
 
 __all__ = ["build_report", "rebuild_params", "SECTIONS", "REFERENCE_POLICY"]
@@ -47,16 +47,6 @@ REFERENCE_POLICY = "means 0 and covariances I in every state"
 
 #: definitions longer than this (LaTeX characters) are shown with named common subexpressions
 CSE_THRESHOLD = 400
-
-
-def _fmt(x: float, digits: int = 4) -> str:
-    """A float with ``digits`` significant digits (stable text: no -0, no exponent noise)."""
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    return f"{x:.{digits}g}".replace("e-0", "e-").replace("e+0", "e+")
 
 
 def _exact(value) -> str:
@@ -117,7 +107,7 @@ def _meta(family, seed: int, command: str, extra: tuple = ()) -> tuple[tuple[str
     from otgeom import __version__
 
     return (("otgeom version", __version__), ("family", family.label), *extra, ("seed", str(seed)),
-            ("reproduce", command))
+            ("reproduce", Literal(command)))  # code: pasted into a shell as it reads, in every format
 
 
 # ----------------------------------------------------------------- finite families
@@ -323,7 +313,7 @@ def _finite_gradient(family, ctx) -> Section:
     blocks.append(Para(f"The coordinate gradient $\\partial J / \\partial \\theta$ is derived independently, by "
                        f"forward-mode differentiation of the closed-form $J(\\theta)$ through the named definitions "
                        f"({extra} further definitions, printed by `otgeom derive {family.name}`); the claim "
-                       f"`symbolic-policy-gradient` compares the two."))
+                       f"`policy-gradient` compares the two."))
     return Section("Gradient and flow equations", tuple(blocks))
 
 
@@ -552,11 +542,15 @@ def _finite_plots(family, ctx) -> Section:
     t, Y, J, g2, _ = ctx["flow"]
     names = [str(x) for x in gaussian_coordinates(family.n_states, family.action_dim)[2]]
     gap = J - J[-1]
+    # below the round-off floor of J (a few ulps of |J|) the differences are noise: each log curve ends where it
+    # first reaches its floor, instead of scattering fragments near 1e-16 after the flow has converged
+    floor = 64 * np.finfo(float).eps * max(1.0, float(np.abs(J).max()))
     fig = line_figure("flow", "The derived gradient flow from the reference policy: coordinates, J(t) - J(end) and "
                       "the squared gradient norm.", [
                           {"x": t, "ys": [(nm, Y[:, i]) for i, nm in enumerate(names)], "xlabel": "t",
                            "ylabel": "coordinate"},
-                          {"x": t[:-1], "ys": [("J(t) - J(end)", gap[:-1]), ("|grad J|^2", g2[:-1])], "xlabel": "t",
+                          {"x": t[:-1], "ys": [("J(t) - J(end)", _until_floor(gap[:-1], floor)),
+                                               ("|grad J|^2", _until_floor(g2[:-1], floor ** 2))], "xlabel": "t",
                            "ylabel": "", "logy": True}])
     blocks: list[Any] = []
     lam = ctx.get("lambda_min")
@@ -568,6 +562,15 @@ def _finite_plots(family, ctx) -> Section:
                            f"$J(t) - J(\\text{{end}})$ on $t \\in [{_fmt(t[-1] / 4, 3)}, {_fmt(t[-1] / 2, 3)}]$): "
                            f"{_fmt(measured, 5)}."))
     return Section("Flow trajectories", (*blocks, fig))
+
+
+def _until_floor(y: np.ndarray, floor: float) -> np.ndarray:
+    """``y`` up to the first value at or below ``floor`` (NaN from there on: not drawn on a log axis)."""
+    y = np.asarray(y, float).copy()
+    below = np.flatnonzero(~(y > floor))
+    if below.size:
+        y[below[0]:] = np.nan
+    return y
 
 
 # ----------------------------------------------------------------- LQ family

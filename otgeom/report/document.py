@@ -1,6 +1,7 @@
 """The report as data: sections of blocks, rendered by :mod:`otgeom.report.render` to md, tex or html.
 
-Text may hold inline math between single dollar signs (``$\\rho_s$``); equations hold LaTeX
+Text may hold inline math between single dollar signs (``$\\rho_s$``) and inline code between
+backticks (```geodesic-speed```); a :class:`Literal` is code as a whole.  Equations hold LaTeX
 (from :mod:`otgeom.typeset`, the one source of truth).  Building a report never writes
 anything; :mod:`otgeom.report.write` does, atomically.
 """
@@ -9,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-__all__ = ["Para", "Equation", "Table", "Figure", "Code", "Section", "Report", "Block"]
+__all__ = ["Para", "Equation", "Table", "Figure", "Code", "Literal", "Section", "Report", "Block"]
+
+
+class Literal(str):
+    """Text that is code as a whole (a command to paste into a shell): typeset verbatim in every format.
+
+    A ``str`` (it compares equal to its text); only the renderers treat it differently.
+    """
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
