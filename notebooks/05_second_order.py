@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -28,14 +30,15 @@ import numpy as np
 from otgeom import family
 from otgeom.examples import example
 from otgeom.numeric.second_order import gaussian_second_order
+from otgeom.textfmt import array  # numbers as text: no negative zeros
 
 ex = example("twin-wells")
 print(ex.description)
 fam, pol = ex.family, ex.policy
 so = gaussian_second_order(fam.primitives(), pol)
 np.set_printoptions(precision=4, suppress=True)
-print("theta = (m_0, sigma_0, m_1, sigma_1) =", so.theta)
-print("dJ/dtheta =", so.grad, " (a critical point of J on the Gaussian family)")
+print("theta = (m_0, sigma_0, m_1, sigma_1) =", array(so.theta))
+print("dJ/dtheta =", array(so.grad, 3), " (a critical point of J on the Gaussian family)")
 
 # %% [markdown]
 # Three Hessians on the same coordinate tangent vectors. They differ by O(1): $\operatorname{Hess}_{\rm sub}$

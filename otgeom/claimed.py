@@ -128,10 +128,12 @@ class FormulaVerdict:
     def to_json(self) -> dict[str, Any]:
         from otgeom.claims import _jsonable
 
+        # ``claim`` and ``error`` repeat ``name`` and ``worst_error`` under the claim suite's key names
         return _jsonable({"name": self.name, "kind": self.kind, "family": self.family, "verdict": self.verdict,
                           "worst_error": self.worst_error, "counterexample": self.counterexample,
                           "identified_as": list(self.identified_as), "errors": self.errors,
-                          "tolerance": self.tolerance, "critical_points": self.critical_points})
+                          "tolerance": self.tolerance, "critical_points": self.critical_points,
+                          "claim": self.name, "error": self.worst_error})
 
 
 def _symbolic_evaluator(family, expr) -> Callable[..., np.ndarray]:

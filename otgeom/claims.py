@@ -23,7 +23,7 @@ import numpy as np
 from otgeom.errors import NotConvergedError, OtgeomError, RegularityError
 from otgeom.families import Family
 
-__all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim"]
+__all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim", "error_unit"]
 
 VERDICTS = ("holds", "fails", "inconclusive", "not-applicable")
 
@@ -62,6 +62,12 @@ class ClaimResult:
     seed: int
     details: Mapping[str, Any]
 
+    @property
+    def error_unit(self) -> str:
+        """What ``error`` (and ``tolerance``) measure, read off the tolerance's reason: ``|slope - 2|`` (or 4) of a
+        Taylor remainder, ``standard errors`` of a Monte Carlo estimate, ``relative`` or ``absolute`` error."""
+        return error_unit(self.tolerance_reason)
+
     def to_json(self) -> dict[str, Any]:
         err = self.error
         if err is not None and not math.isfinite(err):
@@ -71,6 +77,7 @@ class ClaimResult:
             "family": self.family,
             "verdict": self.verdict,
             "error": err,
+            "error_unit": self.error_unit,
             "tolerance": self.tolerance,
             "tolerance_reason": self.tolerance_reason,
             "witness": self.witness,
@@ -79,6 +86,18 @@ class ClaimResult:
             "seed": self.seed,
             "details": _jsonable(self.details),
         }
+
+
+def error_unit(tolerance_reason: str) -> str:
+    """The unit of a claim's error, from the first words of its tolerance's reason (see :attr:`ClaimResult.error_unit`)."""
+    reason = tolerance_reason.lower()
+    if reason.startswith("slope"):
+        return "|slope - 4|" if "symmetrised" in reason or "second" in reason else "|slope - 2|"
+    if "standard error" in reason:
+        return "standard errors"
+    if reason.startswith(("relative", "largest of the relative")) or "componentwise relative" in reason:
+        return "relative"
+    return "absolute"
 
 
 def _jsonable(x: Any) -> Any:

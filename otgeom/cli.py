@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 from otgeom.errors import EXIT_NOT_CONVERGED, NotConvergedError, OtgeomError, ParameterError, PolicyError
 from otgeom.limits import (MAX_ARG_CHARS, check_symbolic_size, decode_text, excerpt, explain_underflow, load_json,
                            read_user_file)
+from otgeom.textfmt import number
 
 __all__ = ["main", "EXIT_STATUSES"]
 
@@ -171,12 +172,13 @@ def _cmd_derive(args) -> int:
 
     from otgeom.symbolic.geometry import first_order
 
-    fam = _make_family(args.family, _parse_params(args.param))
+    params = _parse_params(args.param)
+    fam = _make_family(args.family, params)
     if getattr(fam, "kind", "finite") == "lq":
         if args.second_order:
             raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
                                  "are matrix formulas (THEORY.md section 5, `otgeom report lq`)")
-        return _derive_lq(fam)
+        return _derive_lq(fam, params)
     if args.second_order:
         from otgeom.symbolic.second_order import second_order
 
@@ -187,9 +189,14 @@ def _cmd_derive(args) -> int:
         check_symbolic_size(fam)
         D = first_order(fam)
     print(f"# {D.name}  (digest {D.digest}; {len(D.definitions)} named definitions)")
+    structural = {st.name for st in fam.spec.structural}
+    unused = sorted(k for k in params if k not in structural)
+    if unused:
+        print(f"# note: the formulas are in the parameter symbols; the values given for {', '.join(unused)} are not "
+              "substituted (otgeom eval and otgeom report evaluate them)")
     inputs = f"# inputs: parameters {', '.join(map(str, fam.parameter_symbols()))}"
-    if args.second_order:
-        inputs += f"; coordinates and velocities {', '.join(map(str, D.inputs[len(fam.parameter_symbols()):]))}"
+    rest = ', '.join(map(str, D.inputs[len(fam.parameter_symbols()):]))
+    inputs += f"; coordinates and velocities {rest}" if args.second_order else f"; policy coordinates {rest}"
     print(inputs)
     for s, e in D.definitions:
         text = str(e)
@@ -198,7 +205,8 @@ def _cmd_derive(args) -> int:
         print(f"{s} = {text}")
     if not args.second_order:
         for key in ("J", "rho", "h", "Q", "gradQ", "flow"):
-            print(f"{key} = {D.outputs[key]}")
+            if str(D.outputs[key]) != key:  # an output that is a definition's name is printed above (J)
+                print(f"{key} = {D.outputs[key]}")
         return 0
     for key in ("J", "rho", "metric", "christoffel", "geodesic", "hessian_coords", "hessian_riemannian", "drho",
                 "dh", "dJ_v", "dQ"):
@@ -209,12 +217,16 @@ def _cmd_derive(args) -> int:
     return 0
 
 
-def _derive_lq(fam) -> int:
+def _derive_lq(fam, params: dict[str, Any]) -> int:
     from otgeom.symbolic.lq import scalar_lq
 
     D = scalar_lq()
     print(f"# {D.name}  (digest {D.digest}): the scalar LQ family (n = m = 1) derived from its definitions; "
           f"symbols A, B, Q_c, R, W, tau, K, Sigma, x, a")
+    unused = sorted(k for k in params if k != "example")
+    if unused:
+        print(f"# note: the formulas are in the symbols above; the values given for {', '.join(unused)} are not "
+              "substituted (otgeom eval and otgeom report evaluate them)")
     if fam.n != 1 or fam.m != 1:
         print(f"# note: {fam.label} has n = {fam.n}, m = {fam.m}; the matrix formulas are in THEORY.md section 5 "
               "and otgeom.numeric.lq")
@@ -293,6 +305,7 @@ def _cmd_check_claimed(args) -> int:
             raise ParameterError(f"{label}: family {excerpt(c.family)} with params {excerpt(c.params)}: "
                                  f"{type(exc).__name__}: {excerpt(str(exc), 120, quote=False)}") from None
         fam_label = getattr(fam, "label", str(fam))
+        shown = f"twin-wells = {fam_label}" if base is None and c.family is None else fam_label
         try:
             with _time_limit(args.timeout):
                 rec = check_formula(fam, c.formula, c.kind, seed=args.seed, name=c.name).to_json()
@@ -306,15 +319,26 @@ def _cmd_check_claimed(args) -> int:
             raise ParameterError(f"{label}: {exc}") from None
         except SystemExit:
             raise ParameterError(f"{label}: the formula called sys.exit") from None
+        # the suite's key names beside the original ones (a contract: extended, never renamed)
+        rec = {**rec, "claim": rec["name"], "error": rec["worst_error"]}
+        if base is None and c.family is None:
+            rec["example"] = "twin-wells"
         results.append(rec)
         if not args.json:
+            if i == 0:
+                print(_CLAIMED_ROW.format("claimed formula", "family", "verdict", "rel. error", "identified as"),
+                      flush=True)
             verdict = "inconclusive: timed out" if rec.get("reason", "").startswith("timed out") else rec["verdict"]
-            err = "-" if rec["worst_error"] is None else f"{rec['worst_error']:.3g}"
-            print(f"{rec['name']:24s} {rec['family']:22s} {verdict:33s} {err:>10s}  "
-                  f"identified as: {', '.join(rec['identified_as']) or 'none'}", flush=True)
+            err = "-" if rec["worst_error"] is None else number(rec["worst_error"], 3)
+            print(_CLAIMED_ROW.format(rec["name"], shown, verdict, err, ", ".join(rec["identified_as"]) or "none"),
+                  flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+
+
+#: one row of ``otgeom check --claims`` (the worst error is the largest relative error over the test points)
+_CLAIMED_ROW = "{:24s} {:32s} {:33s} {:>11s}  {}"
 
 
 def _load_claimed(path: str, timeout: float) -> Any:
@@ -375,6 +399,10 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+#: one row of ``otgeom check`` (the header and every claim)
+_CHECK_ROW = "{:26s} {:20s} {:15s} {:>10s} {:>10s}  {}"
+
+
 def _cmd_check(args) -> int:
     from otgeom.families import BUILTIN_CASES
 
@@ -399,6 +427,9 @@ def _cmd_check(args) -> int:
         fams = [_make_family(n, dict(kw)) for n, kw in BUILTIN_CASES]
     claims = [claim(c) for c in args.claim] if args.claim else CLAIMS
     results = []
+    if not args.json:
+        print(_CHECK_ROW.format("claim", "family", "verdict", "error", "tolerance", "unit of error and tolerance"),
+              flush=True)
     for fam in fams:
         for c in claims:
             if not c.applies_to(fam) and not args.claim:
@@ -406,8 +437,9 @@ def _cmd_check(args) -> int:
             r = c.run(fam, seed=args.seed)
             results.append(r)
             if not args.json:
-                err = "-" if r.error is None else f"{r.error:.3g}"
-                print(f"{r.claim:26s} {r.family:20s} {r.verdict:15s} {err:>10s}  tol {r.tolerance:.3g}", flush=True)
+                err = "-" if r.error is None else number(r.error, 3)
+                print(_CHECK_ROW.format(r.claim, r.family, r.verdict, err, number(r.tolerance, 3), r.error_unit),
+                      flush=True)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:
@@ -417,32 +449,45 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from otgeom.report import build_report, check_output_path, render, write_report
+    from otgeom.report import build_report, check_output_path, render, report_format, write_report
 
+    try:
+        fmt = report_format(args.format, args.output)  # the one place that decides it: --format, else -o's extension
+    except ParameterError as exc:
+        raise _UsageError(str(exc)) from None
     params = _parse_params(args.param)
     if args.output is not None:
-        check_output_path(args.output, args.format)  # every path it will create, before any computation
+        check_output_path(args.output, fmt)  # every path it will create, before any computation
     fam = _make_family(args.family, params)
     check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
     with explain_underflow(fam):
         rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params)
     if args.output is not None:
-        for path in write_report(rep, args.format, args.output):
+        for path in write_report(rep, fmt, args.output):
             _say(f"wrote {path}")
-    else:
-        sys.stdout.write(render(rep, args.format))
+    else:  # no figure files: md inlines its figures, tex names the command that writes them
+        sys.stdout.write(render(rep, fmt))
     return 0
 
 
+_PARAM_HELP = ("a parameter of the family: NAME=VALUE with VALUE in JSON (q=[0.3,0.6], n=3; exact rationals as "
+               "strings, 'q=[\"9/10\",\"1/3\"]'; lq: example=dean, A=[[1.2]]); repeatable; otgeom families lists "
+               "every parameter")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    epilog = "exit status:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_STATUSES)
+    from otgeom.families import family_names
+
+    family_help = f"one of {', '.join(family_names())} (otgeom families describes them)"
+    epilog = (f"families: {', '.join(family_names())} (otgeom families lists their parameters)\n\n"
+              "exit status:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_STATUSES))
     p = _Parser(prog="otgeom", description="Derive, evaluate and verify the Wasserstein theory of RL.",
                 epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("families", help="list the families and their parameters").set_defaults(func=_cmd_families)
     d = sub.add_parser("derive", help="print the derived formulas of a family")
-    d.add_argument("family", type=_family_name)
-    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    d.add_argument("family", type=_family_name, help=family_help)
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
     d.add_argument("--full", action="store_true", help="print long definitions in full")
     d.add_argument("--width", type=_int_in(0, 10**9), default=400, help="truncate definitions longer than this")
     d.add_argument("--second-order", action="store_true",
@@ -450,8 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Hessians, drho, dh, dQ along a velocity")
     d.set_defaults(func=_cmd_derive)
     e = sub.add_parser("eval", help="JSON of rho, J, h and the gradient at one Gaussian policy")
-    e.add_argument("family", type=_family_name)
-    e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    e.add_argument("family", type=_family_name, help=family_help)
+    e.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
     e.add_argument("--policy", required=True, metavar="POLICY.json", help="a regular file of at most 1 MiB")
     e.add_argument("--symbolic", action="store_true", help="evaluate the closed forms instead of the definitions")
     e.add_argument("--hessian", action="store_true",
@@ -459,14 +504,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tolerance", type=_float_in(0.0, 1.0), default=DEFAULT_TOLERANCE, metavar="FLOAT",
                    help="target accuracy: every numeric output's error bound must be <= tolerance * max(1, |value|); "
                         f"else exit {EXIT_NOT_CONVERGED} (default {DEFAULT_TOLERANCE:g})")
-    e.add_argument("--pretty", action="store_true")
+    e.add_argument("--pretty", action="store_true", help="indent the JSON (two spaces)")
     e.set_defaults(func=_cmd_eval)
     c = sub.add_parser("check", help="run the claim suite")
-    c.add_argument("--family", type=_family_name)
-    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    c.add_argument("--claim", action="append", default=[])
-    c.add_argument("--json", action="store_true")
-    c.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0)
+    c.add_argument("--family", type=_family_name, metavar="FAMILY",
+                   help=family_help + "; default: every built-in case")
+    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
+    c.add_argument("--claim", action="append", default=[], metavar="NAME",
+                   help="run only this claim (repeatable); the names are in the README's claim table and in "
+                        "otgeom check --json")
+    c.add_argument("--json", action="store_true",
+                   help="print a JSON list of records (claim, family, verdict, error, error_unit, tolerance, ...) "
+                        "instead of the table")
+    c.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="N",
+                   help="seed of the random test points (default 0); the same seed gives the same verdicts")
     c.add_argument("--claims", metavar="FILE.py",
                    help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite")
     c.add_argument("--timeout", type=_float_in(0.0, 1e6), default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -474,13 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
                         f"is 'inconclusive: timed out' and the next one runs (default {DEFAULT_TIMEOUT:g})")
     c.set_defaults(func=_cmd_check)
     r = sub.add_parser("report", help="write the formula report of a family (md, tex or html)")
-    r.add_argument("family", type=_family_name)
-    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    r.add_argument("--format", choices=("md", "tex", "html"), default="md")
+    r.add_argument("family", type=_family_name, help=family_help)
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
+    r.add_argument("--format", choices=("md", "tex", "html"), default=None,
+                   help="md (Markdown with $...$ math), tex (standalone LaTeX for pdflatex) or html (one page, MathML, "
+                        "inline SVG); default: the extension of -o (.md, .tex, .html), else md. A --format that "
+                        "contradicts the extension is a usage error")
     r.add_argument("-o", "--output", metavar="PATH",
                    help="write here, atomically (md and tex figures go to <stem>-figures/ beside it); a regular "
-                        "file or a new name, never a symbolic link, device, FIFO or socket; default: standard output")
-    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of the claim suite")
+                        "file or a new name, never a symbolic link, device, FIFO or socket; default: standard output "
+                        "(md figures inline as data: URIs; tex says which command writes them)")
+    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="N", help="seed of the claim suite (default 0)")
     r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
     r.set_defaults(func=_cmd_report)
     return p

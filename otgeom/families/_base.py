@@ -182,15 +182,28 @@ class Parameter:
         if arr.shape != shape and arr.shape == shape[:arr.ndim] and all(k == 1 for k in shape[arr.ndim:]):
             arr = arr.reshape(shape)
         if arr.shape != shape:
-            raise ParameterError(
-                f"{where} has shape {list(arr.shape)}, expected {list(shape)} "
-                f"({' x '.join(map(str, self.shape))} with {dict(structure)})"
-            )
+            raise ParameterError(f"{where} has shape {list(arr.shape)}, expected {list(shape)}: "
+                                 f"{_shape_words(shape, self.shape, structure)}, given {_shape_words(arr.shape)}")
         exact = np.empty(shape, dtype=object)
         for idx in itertools.product(*(range(k) for k in shape)):
             exact[idx] = to_exact(arr[idx], f"{where}{list(idx)}")
         self.domain.check(exact, where)
         return exact
+
+
+def _shape_words(shape, names=None, structure=None) -> str:
+    """A shape in words: "a number", "a list of 2 numbers", "a 2 x 3 matrix" (with where its sizes come from)."""
+    shape = tuple(shape)
+    if not shape:
+        text = "a number"
+    elif len(shape) == 1:
+        text = f"a list of {shape[0]} number{'s' if shape[0] != 1 else ''}"
+    elif len(shape) == 2:
+        text = f"a {shape[0]} x {shape[1]} matrix"
+    else:
+        text = f"a {' x '.join(map(str, shape))} array"
+    sizes = [f"{k} = {structure[k]}" for k in dict.fromkeys(names or ()) if isinstance(k, str) and structure]
+    return text + (f" ({' x '.join(map(str, names))}, {', '.join(sizes)})" if sizes else "")
 
 
 def _check_nested(value: Any, where: str) -> tuple[int, ...]:
