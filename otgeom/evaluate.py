@@ -113,10 +113,12 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
                       per_state=False)
     rule = w.rule
     out = {**values, "regularity": w.sol.regularity.to_dict(), "quadrature_order": w.nodes_per_axis,
-           "quadrature_error": w.relative_change, "error": _jsonify(error), "tolerance": tolerance,
+           "quadrature_error": w.scaled_error, "error": _jsonify(error), "tolerance": tolerance,
            "converged": not reasons, "not_converged": "; ".join(reasons) or None,
-           "quadrature": {"rule": "composite Gauss-Kronrod 15 (value) / Gauss 7 (error) per axis, on panels at the "
+           "quadrature": {"rule": "composite Gauss-Kronrod 21 (value) / Gauss 10 (error) per axis, on panels at the "
                                   "family's exp-of-quadratic features, adaptively bisected",
+                          "verified": rule.verified,
+                          "unverified": "; ".join(st.unverified for st in rule.states if st.unverified) or None,
                           "panels_per_axis": rule.panels_per_axis, "nodes_per_state": rule.nodes_per_state,
                           "evaluations": rule.evaluations, "rule_converged": rule.converged,
                           "features": [len(f) for f in (prims.features or [[]] * family.n_states)]}}

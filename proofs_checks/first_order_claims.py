@@ -56,7 +56,7 @@ def _check_policy_gradient(family, rng, formula):
             werr = max(werr, bound_s / max(1.0, np.abs(blk).max()))
         if err >= worst:
             worst, where = err, {"parameters": fam.parameters_json(), "policy_mean": pol.mean.tolist(),
-                                 "policy_cov": pol.cov.tolist(), "quadrature_error": w.relative_change}
+                                 "policy_cov": pol.cov.tolist(), "quadrature_error": w.scaled_error}
     return Outcome(worst, where, witness_error=werr)
 
 

@@ -311,6 +311,9 @@ class Primitives:
     #: per state, the exp-of-quadratic features of c and p (:func:`otgeom.families.features.feature_hints`),
     #: the panel hints of the feature-resolving quadrature
     features: tuple = ()
+    #: per state, a phrase naming the factors of c and p whose features cannot be located (empty: all located);
+    #: the quadrature does not certify a state with such factors (:func:`otgeom.families.features.unlocated`)
+    unlocated: tuple = ()
     #: builds, per state, one function of the running-error coefficients of the six groups above (flattened)
     #: (:func:`otgeom.families.rounding.error_coefficient`); compiled on first use
     error_builder: Callable | None = field(default=None, compare=False, repr=False)
@@ -555,7 +558,7 @@ class Family:
             ]
             all_groups.append(groups)
             funcs.append(tuple(sp.lambdify(a, g, modules="numpy", cse=True) for g in groups))
-        from otgeom.families.features import feature_hints
+        from otgeom.families.features import feature_hints, unlocated
         from otgeom.families.rounding import error_coefficient
 
         def error_builder(s: int):  # the same expressions, their running-error coefficients, compiled on first use
@@ -563,4 +566,5 @@ class Family:
                                cse=True)
 
         return Primitives(self.n_states, self.action_dim, tuple(funcs),
-                          tuple(tuple(f) for f in feature_hints(self)), error_builder)
+                          features=tuple(tuple(f) for f in feature_hints(self)), unlocated=tuple(unlocated(self)),
+                          error_builder=error_builder)

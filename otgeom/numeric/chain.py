@@ -93,7 +93,7 @@ def evaluate_gaussian_chain(prims, policy, order: int | None = None, target: flo
     from otgeom.numeric.witness import gaussian_chain
 
     w = gaussian_chain(prims, policy, tol=max(target, 1e-13), owner=owner)
-    return w.sol, w.wp, w.nodes_per_axis, w.relative_change
+    return w.sol, w.wp, w.nodes_per_axis, w.scaled_error
 
 
 def action_value(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:

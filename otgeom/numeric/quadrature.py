@@ -136,6 +136,19 @@ def _initial_breaks(d: int, wfeat, U: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def _misaligned(wfeat, U: np.ndarray) -> str:
+    """A phrase when a feature narrower than the policy is not aligned with the rule's axes (the tensor rule
+    resolves narrow features along its axes only), else ""."""
+    for zc, Hz in wfeat:
+        Hy = U.T @ Hz @ U
+        diag = np.sqrt(np.abs(np.diag(Hy)))
+        off = np.abs(Hy - np.diag(np.diag(Hy)))
+        if np.linalg.eigvalsh(Hz).max() * _SMOOTH_WIDTH ** 2 > 1 and off.max() > 1e-6 * max(1.0, np.outer(diag, diag).max()):
+            return ("two features narrower than the policy lie in different directions; the tensor rule is aligned "
+                    "with the narrowest only")
+    return ""
+
+
 def _rotation(d: int, wfeat) -> np.ndarray:
     """Eigenbasis of the narrowest feature's whitened precision (identity without features)."""
     if d == 1 or not wfeat:
@@ -145,12 +158,25 @@ def _rotation(d: int, wfeat) -> np.ndarray:
     return vecs
 
 
+def _tensor_nodes(ax) -> np.ndarray:
+    """Tensor grid of the axes' nodes, y shape=[N, d] (first axis slowest)."""
+    grids = np.meshgrid(*[a[0] for a in ax], indexing="ij")
+    return np.stack([g.reshape(-1) for g in grids], axis=-1)
+
+
 @dataclass(frozen=True)
 class StateRule:
-    """One state's tensor rule in the coordinates y: per-axis breakpoints and the rotation U."""
+    """One state's tensor rule in the coordinates y: per-axis breakpoints and the rotation U.
+
+    ``error`` [k]: the estimate of the absolute quadrature error of each integrated component of
+    :func:`integrand_components` (sum over axes and panels of |K - G|, plus the tail), at the policy the rule was
+    adapted for; ``unverified``: why the rule cannot certify that it sees every feature ("" when it can).
+    """
 
     breaks: tuple
     U: np.ndarray
+    error: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    unverified: str = ""
 
     def axes(self):
         return [_axis_rule(b) for b in self.breaks]
@@ -159,8 +185,7 @@ class StateRule:
         """Tensor nodes y shape=[N, d], Kronrod weights [N], and per axis the weights with that axis by Gauss."""
         ax = self.axes()
         d = len(ax)
-        grids = np.meshgrid(*[a[0] for a in ax], indexing="ij")
-        Y = np.stack([g.reshape(-1) for g in grids], axis=-1)
+        Y = _tensor_nodes(ax)
         wK = _outer([a[1] for a in ax])
         wG = [_outer([ax[j][2] if j == i else ax[j][1] for j in range(d)]) for i in range(d)]
         return Y, wK, wG
@@ -227,8 +252,10 @@ class GaussianRule:
                 wts[j, s, :k] = w / w.sum()
         return [WeightedPoints(pts, wts[j]) for j in range(d + 1)]
 
-    def variants(self, policy: GaussianPolicy) -> list[WeightedPoints]:
-        return self.all_points(policy)[1:]
+    @property
+    def verified(self) -> bool:
+        """True when every state's rule can vouch that it sees the family's features (see ``StateRule.unverified``)."""
+        return not any(st.unverified for st in self.states)
 
     @property
     def nodes_per_state(self) -> list[int]:
@@ -313,6 +340,7 @@ def adapt_gaussian_rule(prims, policy: GaussianPolicy, features=None, tol: float
     """
     if features is None:
         features = getattr(prims, "features", None) or [[] for _ in range(policy.n_states)]
+    unlocated = getattr(prims, "unlocated", None) or [""] * policy.n_states
     n, d = policy.n_states, policy.action_dim
     L = np.linalg.cholesky(policy.cov)
     tol = max(tol, 64 * EPS)
@@ -329,9 +357,7 @@ def adapt_gaussian_rule(prims, policy: GaussianPolicy, features=None, tol: float
         for _ in range(max_iter):
             ax = [_axis_rule(b) for b in breaks]
             sizes = [a[0].size for a in ax]
-            grids = np.meshgrid(*[a[0] for a in ax], indexing="ij")
-            Y = np.stack([g.reshape(-1) for g in grids], axis=-1)
-            A = policy.mean[s][None, :] + Y @ M.T
+            A = policy.mean[s][None, :] + _tensor_nodes(ax) @ M.T
             with np.errstate(all="ignore"):
                 F = integrand_components(prims, s, A, second)
             evals += A.shape[0]
@@ -379,12 +405,18 @@ def adapt_gaussian_rule(prims, policy: GaussianPolicy, features=None, tol: float
                 reasons.append(f"state {s}: panel cap reached ({max_nodes} nodes) with estimated quadrature error "
                                f"{ratio:.2g} times the target")
                 break
+            if _ == max_iter - 1:
+                reasons.append(f"state {s}: no convergence after {max_iter} refinements")
+                break
             breaks = new_breaks
-        else:
-            reasons.append(f"state {s}: no convergence after {max_iter} refinements")
         converged &= ok
         ratios[s] = ratio
-        states.append(StateRule(tuple(breaks), U))
+        why = [f"state {s}: {unlocated[s]}, whose features (their centres and widths) otgeom cannot locate, so no "
+               "rule sampling it at finitely many nodes can certify that it saw them"] if unlocated[s] else []
+        skew = _misaligned(wfeat, U)
+        if skew:
+            why.append(f"state {s}: {skew}")
+        states.append(StateRule(tuple(breaks), U, est, "; ".join(why)))
     return GaussianRule(tuple(states), converged, ratios, evals, "; ".join(reasons))
 
 

@@ -42,7 +42,7 @@ from scipy.linalg import inv
 from otgeom.errors import NotConvergedError
 from otgeom.numeric.chain import ChainSolution, action_value_grad, action_value_hess, evaluate_chain
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints, sum_roundoff
-from otgeom.numeric.quadrature import CachedPrimitives, GaussianRule, adapt_gaussian_rule
+from otgeom.numeric.quadrature import PANEL_NODES, CachedPrimitives, GaussianRule, adapt_gaussian_rule
 
 __all__ = ["GaussianChainWitness", "gaussian_chain", "gaussian_points", "two_rule", "chain_rounding_bounds", "gradient_with_bounds",
            "DEFAULT_TOLERANCE", "within", "unmet", "rule_tolerance"]
@@ -85,10 +85,10 @@ class GaussianChainWitness:
     @property
     def nodes_per_axis(self) -> int:
         """Largest number of nodes on one axis of one state (reported as ``quadrature_order``)."""
-        return int(max(15 * p for axes in self.rule.panels_per_axis for p in axes))
+        return int(max(PANEL_NODES * p for axes in self.rule.panels_per_axis for p in axes))
 
     @property
-    def relative_change(self) -> float:
+    def scaled_error(self) -> float:
         """The old ``quadrature_error`` meaning: max of the rho, J/max(1,|J|), h/max(1,|h|) error estimates."""
         e = self.error
         return float(max(np.max(e["rho"]), e["J"] / max(1.0, abs(self.sol.J)),
@@ -115,41 +115,95 @@ def _sum_roundoff(wp: WeightedPoints) -> float:
 
 
 def _expect_error(prims, which: str, wp: WeightedPoints, s: int) -> np.ndarray:
-    """u E_w[E_f]: the evaluation round-off of ``which`` averaged by the rule (running error bound, see
-    :mod:`otgeom.families.rounding`); duck-typed primitives without it get 9 |f|."""
-    A, w = wp.points[s], wp.weights[s]
-    E = prims.eval_error(which, s, A) if hasattr(prims, "eval_error") else 9 * np.abs(getattr(prims, which)(s, A))
-    return EPS * np.tensordot(w, E, axes=(0, 0))
+    """2u E_w[E_f]: the evaluation round-off of ``which`` averaged by the rule (running error coefficient E_f, see
+    :mod:`otgeom.families.rounding`; the unit eps = 2u leaves a factor 2 for library functions such as numpy's exp
+    that round to within 2 ulp rather than 1)."""
+    return EPS * np.tensordot(wp.weights[s], prims.eval_error(which, s, wp.points[s]), axes=(0, 0))
 
 
-def chain_rounding_bounds(prims, sol: ChainSolution, wp: WeightedPoints) -> dict[str, Any]:
-    """Round-off and conditioning bounds of rho, J, h (module docstring), plus Z and the input bounds dP, dr."""
+def _node_error(prims, which: str, wp: WeightedPoints, s: int, mean: np.ndarray) -> np.ndarray:
+    """Effect of the rounding of the nodes themselves, a = m + L U y computed with |da_i| <= eps (|m_i| + d |a_i - m_i|):
+    E_w[|grad f| |da|], with ``which`` the derivative of f (``kernel_grad`` for p, ``cost_hess`` for grad c, ...)."""
+    A = wp.points[s]
+    d = A.shape[1]
+    da = EPS * (np.abs(mean[s])[None, :] + d * np.abs(A - mean[s][None, :]))  # [N, d]
+    D = np.abs(getattr(prims, which)(s, A))  # [N, ..., d]
+    return np.tensordot(wp.weights[s], np.einsum("n...i,ni->n...", D, da), axes=(0, 0))
+
+
+def _component_errors(rule: GaussianRule, n: int, d: int) -> dict[str, np.ndarray]:
+    """The rule's per-panel absolute error estimates of the integrated primitives, by name and state:
+    c [n], p [n, n], gc [n, d], gp [n, n, d], hc [n, d, d], hp [n, n, d, d] (zeros where not recorded)."""
+    sizes = {"c": (), "p": (n,), "gc": (d,), "gp": (n, d), "hc": (d, d), "hp": (n, d, d)}
+    out = {k: np.zeros((n,) + sh) for k, sh in sizes.items()}
+    for s, st in enumerate(rule.states):
+        e, i = np.asarray(st.error, float), 0
+        for k, sh in sizes.items():
+            size = int(np.prod(sh))
+            if e.size >= i + size:
+                out[k][s] = e[i:i + size].reshape(sh)
+            i += size
+    return out
+
+
+def _propagate(sol: ChainSolution, Z: np.ndarray, dP: np.ndarray, dr: np.ndarray) -> tuple:
+    """First-order bounds on (rho, J, h) from entrywise input bounds dP, dr, scaled by 1/(1 - kappa) with
+    kappa = || |Z| (|dP| + 1 |drho|^T) ||_inf (the first-order terms dominate when kappa < 1/2; else inf)."""
     n = sol.P.shape[0]
-    g = _sum_roundoff(wp)
-    Ec = np.array([wp.weights[s] @ np.abs(prims.cost(s, wp.points[s])) for s in range(n)])
-    dP = g * sol.P + np.stack([_expect_error(prims, "kernel", wp, s) for s in range(n)])
-    dr = g * Ec + np.array([float(_expect_error(prims, "cost", wp, s)) for s in range(n)])
-    A = np.eye(n) - sol.P + np.outer(np.ones(n), sol.rho)
-    Z = inv(A)
     Zs = Z - np.outer(np.ones(n), sol.rho)
     pert = (sol.rho @ dP) @ np.abs(Zs)
     off = ~np.eye(n, dtype=bool) & (sol.P > 0)
     rel = float((dP[off] / sol.P[off]).max()) if off.any() else 0.0
     ocin = sol.rho * ((1 + rel) ** (2 * n) - 1) if rel < 0.5 else np.full(n, np.inf)
-    drho = np.minimum(pert, ocin) + 4 * n * n * EPS * sol.rho
-    dJ = float(drho @ np.abs(sol.r - sol.J) + sol.rho @ dr + (n + 2) * EPS * (sol.rho @ np.abs(sol.r)))
+    drho = np.minimum(pert, ocin)
     aZ = np.abs(Z)
-    b = sol.r - sol.J
-    db = dr + dJ + EPS * (np.abs(sol.r) + abs(sol.J))
     dA = dP + np.outer(np.ones(n), drho)
-    dh = aZ @ (db + dA @ np.abs(sol.h)) + (n + 2) * EPS * aZ @ (np.abs(A) @ np.abs(sol.h) + np.abs(b))
-    return {"rho": drho, "J": dJ, "h": dh, "Z": Z, "dP": dP, "dr": dr,
+    kappa = float((aZ @ dA).sum(axis=1).max())
+    if not kappa < 0.5:
+        inf = np.full(n, np.inf)
+        return inf, np.inf, inf, kappa
+    dJ = float(drho @ np.abs(sol.r - sol.J) + sol.rho @ dr)
+    dh = aZ @ (dr + dJ + dA @ np.abs(sol.h))
+    f = 1.0 / (1.0 - kappa)
+    return f * drho, f * dJ, f * dh, kappa
+
+
+def chain_rounding_bounds(prims, sol: ChainSolution, wp: WeightedPoints, mean: np.ndarray | None = None) -> dict:
+    """Round-off and conditioning bounds of rho, J, h (module docstring), plus Z and the input bounds dP, dr.
+
+    Inputs: the pairwise sums, the running error of p and c at the nodes and (with ``mean``) the rounding of the
+    nodes themselves; then GTH's own rounding (4 n^2 eps rho) and that of J's sum and of the solve for h.  The
+    solve's backward error is taken as (n + 2) eps |A| |h|, which presumes LU with partial pivoting without growth
+    (true of these diagonally dominant-like I - P + 1 rho^T; a growth factor would multiply it).
+    """
+    n = sol.P.shape[0]
+    g = _sum_roundoff(wp)
+    Ec = np.array([wp.weights[s] @ np.abs(prims.cost(s, wp.points[s])) for s in range(n)])
+    dP = g * sol.P + np.stack([_expect_error(prims, "kernel", wp, s) for s in range(n)])
+    dr = g * Ec + np.array([float(_expect_error(prims, "cost", wp, s)) for s in range(n)])
+    if mean is not None:
+        dP = dP + np.stack([_node_error(prims, "kernel_grad", wp, s, mean) for s in range(n)])
+        dr = dr + np.array([float(_node_error(prims, "cost_grad", wp, s, mean)) for s in range(n)])
+    A = np.eye(n) - sol.P + np.outer(np.ones(n), sol.rho)
+    Z = inv(A)
+    drho, dJ, dh, kappa = _propagate(sol, Z, dP, dr)
+    drho = drho + 4 * n * n * EPS * sol.rho
+    dJ = dJ + (n + 2) * EPS * float(sol.rho @ np.abs(sol.r))
+    aZ, b = np.abs(Z), sol.r - sol.J
+    dh = dh + aZ @ (EPS * (np.abs(sol.r) + abs(sol.J)) + (n + 2) * EPS * (np.abs(A) @ np.abs(sol.h) + np.abs(b)))
+    return {"rho": drho, "J": dJ, "h": dh, "Z": Z, "dP": dP, "dr": dr, "kappa": kappa,
             "condition": float(np.abs(Z).sum(axis=1).max() * np.abs(A).sum(axis=1).max())}
 
 
 def gaussian_chain(prims, policy: GaussianPolicy, tol: float = DEFAULT_TOLERANCE, owner: str = "chain",
                    rule: GaussianRule | None = None) -> GaussianChainWitness:
-    """Chain of a Gaussian policy with error bounds (module docstring); the rule is adapted unless given."""
+    """Chain of a Gaussian policy with error bounds (module docstring); the rule is adapted unless given.
+
+    The quadrature part of each bound is the two-rule difference of the output plus the rule's per-panel absolute
+    error estimates of P and r propagated through the same perturbation bounds (per-panel errors of opposite sign
+    cancel in the first, never in the second).  ``converged`` also needs the rule to have met its own target and to
+    vouch that it sees the family's features (``GaussianRule.verified``).
+    """
     if rule is None:
         rule = adapt_gaussian_rule(prims, policy, tol=rule_tolerance(tol, policy.action_dim))
     prims = CachedPrimitives(prims)
@@ -157,20 +211,29 @@ def gaussian_chain(prims, policy: GaussianPolicy, tol: float = DEFAULT_TOLERANCE
     sol = evaluate_chain(prims, wp, owner)
     vwps = tuple(vwps)
     vsols = tuple(evaluate_chain(prims, v, owner) for v in vwps)
-    quad = {"rho": sum(np.abs(v.rho - sol.rho) for v in vsols), "J": float(sum(abs(v.J - sol.J) for v in vsols)),
-            "h": sum(np.abs(v.h - sol.h) for v in vsols)}
-    rnd = chain_rounding_bounds(prims, sol, wp)
+    n = sol.P.shape[0]
+    rnd = chain_rounding_bounds(prims, sol, wp, policy.mean)
+    comp = _component_errors(rule, n, policy.action_dim)
+    prho, pJ, ph, _ = _propagate(sol, rnd["Z"], comp["p"], comp["c"])
+    quad = {"rho": sum(np.abs(v.rho - sol.rho) for v in vsols) + prho,
+            "J": float(sum(abs(v.J - sol.J) for v in vsols)) + pJ,
+            "h": sum(np.abs(v.h - sol.h) for v in vsols) + ph}
     err = {k: quad[k] + rnd[k] for k in ("rho", "J", "h")}
-    # the rule's own target only steers the panels; whether the outputs are accurate is decided by their bounds
-    reasons = unmet(owner, {"rho": sol.rho, "J": sol.J, "h": sol.h}, err, tol)
-    return GaussianChainWitness(prims, sol, wp, rule, vwps, vsols, err, quad, {k: rnd[k] for k in ("rho", "J", "h", "Z")},
-                                not reasons, "; ".join(reasons), tol)
+    reasons = [f"{owner}: quadrature: {rule.reason}"] if not rule.converged else []
+    reasons += [f"{owner}: quadrature unverified: " + "; ".join(st.unverified for st in rule.states if st.unverified)] \
+        if not rule.verified else []
+    if not rnd["kappa"] < 0.5:
+        reasons.append(f"{owner}: the chain is too ill-conditioned for first-order error bounds (|Z| |dP| = "
+                       f"{rnd['kappa']:.2g} >= 1/2)")
+    reasons += unmet(owner, {"rho": sol.rho, "J": sol.J, "h": sol.h}, err, tol)
+    return GaussianChainWitness(prims, sol, wp, rule, vwps, vsols, err, quad,
+                                {k: rnd[k] for k in ("rho", "J", "h", "Z")}, not reasons, "; ".join(reasons), tol)
 
 
 def rule_tolerance(tol: float, d: int) -> float:
     """Target of the rule's integrated primitives for an output tolerance ``tol``: 1000 times tighter, but not
-    below 1e-14 (d = 1) or 1e-12 (d > 1, where each bisection multiplies the tensor nodes)."""
-    return float(np.clip(tol * 1e-3, 1e-14 if d == 1 else 1e-12, 1e-11))
+    below 1e-14 (d = 1), 1e-12 (d = 2) or 1e-11 (d = 3), where each bisection multiplies the tensor nodes."""
+    return float(np.clip(tol * 1e-3, {1: 1e-14, 2: 1e-12}.get(d, 1e-11), max(1e-11, tol * 1e-2)))
 
 
 def gaussian_points(prims, policy: GaussianPolicy, owner: str = "chain", tol: float = 1e-12,
@@ -227,6 +290,8 @@ def gradient_with_bounds(prims, witness: GaussianChainWitness, policy: GaussianP
     drho, dh = witness.error["rho"], witness.error["h"]
     g = _sum_roundoff(wp)
     n, N, d = wp.points.shape
+    comp = _component_errors(witness.rule, n, d)
+    mean = policy.mean
     gm = np.zeros((n, d))
     gc = np.zeros((n, d, d))
     gn = 0.0
@@ -246,9 +311,15 @@ def gradient_with_bounds(prims, witness: GaussianChainWitness, policy: GaussianP
             prims.eval_error("cost_grad", s, A) + np.einsum("ntd,t->nd", prims.eval_error("kernel_grad", s, A), ah))
         rh = gg * (np.abs(ch) + np.einsum("ntde,t->nde", np.abs(kh), ah)) + EPS * (
             prims.eval_error("cost_hess", s, A) + np.einsum("ntde,t->nde", prims.eval_error("kernel_hess", s, A), ah))
-        gm[s] = drho[s] * np.abs(w @ gq) + sol.rho[s] * (np.abs(ekg).T @ dh + w @ rg)
+        # the rule's per-panel absolute errors of E[grad c], E[grad p_t] (and the Hessians), and the rounding of the
+        # nodes themselves (moving a by da moves grad f by about |Hess f| |da|; third derivatives are not
+        # available for the Hessian outputs, whose node rounding is left out: it is below the sums' round-off)
+        qg = comp["gc"][s] + np.einsum("td,t->d", comp["gp"][s], ah) + _node_error(prims, "cost_hess", wp, s, mean) \
+            + np.einsum("td,t->d", _node_error(prims, "kernel_hess", wp, s, mean), ah)
+        qh = comp["hc"][s] + np.einsum("tde,t->de", comp["hp"][s], ah)
+        gm[s] = drho[s] * np.abs(w @ gq) + sol.rho[s] * (np.abs(ekg).T @ dh + w @ rg + qg)
         gc[s] = 0.5 * (drho[s] * np.abs(np.einsum("n,nde->de", w, hq))
-                       + sol.rho[s] * (np.einsum("tde,t->de", np.abs(ekh), dh) + np.einsum("n,nde->de", w, rh)))
+                       + sol.rho[s] * (np.einsum("tde,t->de", np.abs(ekh), dh) + np.einsum("n,nde->de", w, rh) + qh))
         dgq = np.einsum("ntd,t->nd", np.abs(kg), dh) + rg
         norm = np.linalg.norm(gq, axis=1)
         gn += drho[s] * (w @ norm**2) + sol.rho[s] * 2 * (w @ (norm * np.linalg.norm(dgq, axis=1)))
