@@ -11,7 +11,10 @@ one state's rule) and ``quadrature_error`` (the largest of the error bounds of r
 Accuracy (numeric path; added keys): ``error`` has one entry per output above (same shapes, and the
 ``--hessian`` matrices), an estimate of its absolute error: the two-rule quadrature difference (Kronrod against
 the embedded Gauss rule, per axis) plus round-off and conditioning bounds (:mod:`otgeom.numeric.witness`);
-``tolerance`` the target; ``converged`` is true when every bound is at most ``tolerance * max(1, |value|)``,
+``tolerance`` the target; ``error_kind`` is ``bound`` when the rule met its own target and can vouch that it sees
+the family's features (every ``exp(quadratic)`` located, no narrow features in two directions), else
+``estimate`` (then ``converged`` is false); ``converged`` is true when every bound is at most
+``tolerance * max(1, |value|)``,
 otherwise ``not_converged`` names the state and the quantity (and :func:`evaluate` raises
 :class:`~otgeom.errors.NotConvergedError` carrying this JSON unless ``allow_unconverged``); ``quadrature``
 describes the rule (panels per axis, nodes per state, function evaluations, feature hints used).  The symbolic
@@ -115,6 +118,9 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
     out = {**values, "regularity": w.sol.regularity.to_dict(), "quadrature_order": w.nodes_per_axis,
            "quadrature_error": w.scaled_error, "error": _jsonify(error), "tolerance": tolerance,
            "converged": not reasons, "not_converged": "; ".join(reasons) or None,
+           # "bound" when the rule met its own target and can vouch that it sees the family's features; otherwise the
+           # error entries are the best estimates otgeom has, not bounds (a feature no node saw is in none of them)
+           "error_kind": "bound" if rule.converged and rule.verified else "estimate",
            "quadrature": {"rule": "composite Gauss-Kronrod 21 (value) / Gauss 10 (error) per axis, on panels at the "
                                   "family's exp-of-quadratic features, adaptively bisected",
                           "verified": rule.verified,
