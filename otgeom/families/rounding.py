@@ -17,9 +17,18 @@ with :math:`\phi \approx 1` gets an absolute bound of order u, while a tiny tran
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 __all__ = ["error_coefficient"]
+
+
+@lru_cache(maxsize=None)
+def _derivative(func) -> sp.Lambda:
+    """f' of a one-argument function class, as a Lambda (differentiated once per class, not per node)."""
+    t = sp.Dummy("t", real=True)
+    return sp.Lambda(t, sp.diff(func(t), t))
 
 
 def _error(e: sp.Expr, action: frozenset) -> sp.Expr:
@@ -45,9 +54,7 @@ def _error(e: sp.Expr, action: frozenset) -> sp.Expr:
         return A(e) * (_error(r, action) * A(sp.log(A(b))) + A(r) * Eb / A(b)) + A(e)  # b**r = exp(r log b)
     if isinstance(e, sp.Function) and len(e.args) == 1:
         (x,) = e.args
-        t = sp.Dummy("t", real=True)
-        deriv = sp.diff(e.func(t), t).subs(t, x)
-        return A(deriv) * _error(x, action) + A(e)
+        return A(_derivative(e.func)(x)) * _error(x, action) + A(e)
     # anything else: no claim beyond the value's own rounding, scaled by its operation count
     return (1 + sp.count_ops(e)) * A(e)
 
