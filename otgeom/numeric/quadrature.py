@@ -21,7 +21,7 @@ Where the panels come from (this is what makes the estimate honest):
   bump narrow in one direction only is narrow along one axis, and that axis gets breakpoints at the
   feature centre :math:`\pm\{0, 1/2, 1, 2, 4, 8\}` widths.  A bump that falls between all Gauss–Hermite
   nodes therefore falls inside panels of its own width.
-* **background panels** cover the Gaussian (width 2 in d = 1, 1.2 to 3 in d = 2, 1.5 to 4.5 in d = 3).
+* **background panels** cover the Gaussian (width 2 in d = 1, 1.4 to 4.5 in d = 2, 1.5 to 4.5 in d = 3).
 * **adaptive bisection**: the panels whose per-axis error is largest are bisected until every integrated
   component meets :math:`\mathrm{tol}\,(1 + \mathbb E|f|)`, or a node cap is hit (then the rule is returned
   with ``converged = False``; the outputs' bounds, :mod:`otgeom.numeric.witness`, still say how accurate they are).
@@ -76,7 +76,7 @@ def kronrod21() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _X, _WK, _WG = kronrod21()
 #: background breakpoints (in standard deviations) per action dimension; the tail beyond them is bounded
 _BACKGROUND = {1: np.linspace(-TAIL, TAIL, 13),
-               2: np.array([-9, -6, -4, -2.5, -1.2, 0, 1.2, 2.5, 4, 6, 9], float),
+               2: np.array([-9, -4.5, -2.2, -0.8, 0.8, 2.2, 4.5, 9], float),
                3: np.array([-8, -3.5, -1.5, 0, 1.5, 3.5, 8], float)}
 _FEATURE_OFFSETS = np.array([-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8], float)
 #: a feature wider than this (in standard deviations of the policy) is smooth for the background panels
