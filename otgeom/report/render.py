@@ -257,7 +257,7 @@ table{border-collapse:collapse;margin:0.8em 0}td,th{border:1px solid #bbb;paddin
 th{background:#eee}.display{margin:0.3em 0;padding:0.4em 0.1em;overflow-x:auto;overflow-y:hidden}
 .display math{margin:0;padding:0.15em 0}code{font-family:'DejaVu Sans Mono',monospace;font-size:0.88em;background:#f4f4f4;padding:0 0.15em}
 pre{background:#f4f4f4;padding:0.6em;overflow-x:auto}
-figure{margin:1em 0}figcaption{font-style:italic}.verdict-holds{color:#060}.verdict-fails{color:#a00;font-weight:bold}"""
+table.wide{font-size:0.82em;line-height:1.3}table.wide td:nth-child(-n+4){white-space:nowrap}figure{margin:1em 0}figcaption{font-style:italic}.verdict-holds{color:#060}.verdict-fails{color:#a00;font-weight:bold}"""
 
 
 def _html_text(text: str, where: str) -> str:
@@ -294,7 +294,7 @@ def _html(rep: Report, stem: str | None) -> str:
                 # brackets and fractions get padding instead, so nothing is clipped)
                 out.append(f'<div class="display">{mathml(b.tex, display=True, name=f"{sec.title}: {b.name}")}</div>')
             elif isinstance(b, Table):
-                out.append("<table>")
+                out.append('<table class="wide">' if len(b.header) >= _TEX_FOLD_COLUMNS else "<table>")
                 out.append("<tr>" + "".join(f"<th>{_html_text(h, sec.title)}</th>" for h in b.header) + "</tr>")
                 for row in b.rows:
                     cells = []
