@@ -30,7 +30,7 @@ import numpy as np
 from otgeom import family
 from otgeom.examples import example
 from otgeom.numeric.second_order import gaussian_second_order
-from otgeom.textfmt import array  # numbers as text: no negative zeros
+from otgeom.textfmt import array, matrix  # numbers as text: no negative zeros
 
 ex = example("twin-wells")
 print(ex.description)
@@ -47,9 +47,9 @@ print("dJ/dtheta =", array(so.grad, 3), " (a critical point of J on the Gaussian
 # along $m_0$ and down along $m_1$.
 
 # %%
-print("Hess_sub (Gaussian family)\n", so.hessian_riemannian)
-print("Hess_g   (full space)\n", so.hessian_full)
-print("A_local + A_transport (frozen weights)\n", so.hessian_frozen)
+print("Hess_sub (Gaussian family)\n" + matrix(so.hessian_riemannian))
+print("Hess_g   (full space)\n" + matrix(so.hessian_full))
+print("A_local + A_transport (frozen weights)\n" + matrix(so.hessian_frozen))
 lin = so.lin
 perp = lin.gradient - lin.project_affine(lin.gradient)
 print("|grad^perp J|_g =", np.sqrt(lin.metric(perp, perp)), " (the Gaussian family cannot follow grad J)")
@@ -79,7 +79,7 @@ from otgeom.symbolic.second_order import curvature
 D = curvature(fam)
 args = [float(v) for v in fam.parameter_values()] + list(so.theta) + [0.0] * 4
 vals = D.evaluator(["sectional", "christoffel"])(*args)
-print("sectional curvatures K(d_i, d_j) at the critical point:\n", np.array(vals["sectional"], float))
+print("sectional curvatures K(d_i, d_j) at the critical point:\n" + matrix(np.array(vals["sectional"], float)))
 print("symbolic vs numeric Christoffel symbols:",
       np.abs(np.array(vals["christoffel"], float) - so.christoffel).max())
 
@@ -108,7 +108,7 @@ path = coordinate_geodesic(chris, theta0, v0, t, metric=metric)
 print("distance from the straight line theta0 + t v0:", np.abs(path.position - (theta0 + t[:, None] * v0)).max())
 print("speed drift max|s(t)/s(0) - 1| =", path.speed_drift)
 v = shoot(chris, theta0, path.position[10])
-print("shooting to gamma(1) recovers the initial velocity:", v)
+print("shooting to gamma(1) recovers the initial velocity:", array(v, 6))
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
 for k, nm in enumerate(["m_0", "sigma_0", "m_1", "sigma_1"]):
     ax[0].plot(path.t, path.position[:, k], label=nm)

@@ -2,7 +2,8 @@
 
 :func:`number` gives a float with a fixed number of significant digits and stable text: no negative
 zero, no exponent noise (``1e-05`` is ``1e-5``), ``inf``/``nan`` as Python spells them.
-:func:`array` does the same for every entry of an array (``[0, 0.5, -1]``, never ``[ 0. -0. -0.]``).
+:func:`array` does the same for every entry of an array (``[0, 0.5, -1]``, never ``[ 0. -0. -0.]``), and
+:func:`matrix` prints a matrix one row a line, the columns aligned.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["number", "array"]
+__all__ = ["number", "array", "matrix"]
 
 
 def number(x: Any, digits: int = 4) -> str:
@@ -33,3 +34,14 @@ def array(values: Any, digits: int = 4) -> str:
     if arr.ndim == 0:
         return number(arr, digits)
     return "[" + ", ".join(array(v, digits) for v in arr) + "]"
+
+
+def matrix(values: Any, digits: int = 4) -> str:
+    """A matrix one row a line, entries by :func:`number`, right-aligned in columns of equal width; entries below
+    ``1e-12`` times the largest print as 0 (round-off beside O(1) entries, such as the zeros of a Hessian)."""
+    arr = np.atleast_2d(np.asarray(values, dtype=float))
+    big = float(np.abs(arr[np.isfinite(arr)]).max()) if np.isfinite(arr).any() else 0.0
+    arr = np.where(np.abs(arr) < 1e-12 * big, 0.0, arr)
+    cells = [[number(x, digits) for x in row] for row in arr]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join("[" + "  ".join(c.rjust(width) for c in row) + "]" for row in cells)

@@ -281,13 +281,14 @@ def test_every_option_has_help_and_help_names_the_families(capsys):
 
 
 def test_numbers_in_text_output_have_no_negative_zero():
-    from otgeom.textfmt import array, number
+    from otgeom.textfmt import array, matrix, number
 
     assert number(-0.0) == "0" and number(-1e-20, 3) == "-1e-20" and number(2.5e-5) == "2.5e-5"
     assert array(np.array([0.0, -0.0, -0.0, -0.0])) == "[0, 0, 0, 0]"
     assert array([[1.0, -0.5], [-0.0, 2.0]]) == "[[1, -0.5], [0, 2]]"
+    assert matrix([[2.05, -1e-17], [-0.0, -3.0]]) == "[2.05     0]\n[   0    -3]"
     notebook = (ROOT / "notebooks" / "05_second_order.py").read_text()
-    assert "array(so.grad" in notebook  # printed through the formatter
+    assert "array(so.grad" in notebook and "matrix(so.hessian_full)" in notebook  # printed through the formatter
 
 
 # ------------------------------------------------------------------ README
