@@ -173,9 +173,10 @@ def _visible_length(text: str) -> int:
 
 
 def _tex_widths(columns: list[list[str]], total: float) -> list[float]:
-    """Column widths (fractions of the line) by water-filling: a column that needs less than an equal share of
-    what is left gets its natural width; the others share the rest in proportion to their text."""
-    natural = [max(_visible_length(c) for c in col) * 0.0085 + 0.01 for col in columns]
+    """Column widths (fractions of the line) by water-filling: a column that needs less than its share of what is
+    left (in proportion to its text) gets its natural width, its longest line; the others share the rest in
+    proportion to their text.  A cell's lines are separated by newlines."""
+    natural = [max(_visible_length(line) for c in col for line in c.split("\n")) * 0.0085 + 0.01 for col in columns]
     weight = [max(1, sum(_visible_length(c) for c in col)) for col in columns]
     widths: list[float | None] = [None] * len(columns)
     left = total
@@ -208,8 +209,7 @@ def _tex_table(b: Table) -> list[str]:
         cells = [[(row[0] + "".join(rf"\newline {_tex_text(header[j])}: {row[j]}" for j in short)) if j == 0
                   else row[j] for j in keep] for row in cells]
         header = [header[0] + "".join(f", {header[j]}" for j in short)] + [header[j] for j in keep[1:]]
-        rows = [[r[0] + "".join(f" {header_j}: {r[j]}" for header_j, j in ((b.header[j], j) for j in short))]
-                + [r[j] for j in keep[1:]] for r in rows]
+        rows = [[r[0] + "".join(f"\n{b.header[j]}: {r[j]}" for j in short)] + [r[j] for j in keep[1:]] for r in rows]
     n = len(keep)
     widths = _tex_widths([[header[j]] + [r[j] for r in rows] for j in range(n)], 0.97 - n * 0.017)
     size = r"\footnotesize" if short else r"\small"
