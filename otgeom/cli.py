@@ -152,13 +152,18 @@ def _cmd_families(args) -> int:
     from otgeom.families import FAMILIES
     from otgeom.families.lq import DESCRIPTION, EXAMPLES, PARAMETER_DOCS
 
+    from otgeom.families import family
+
     for name, spec in sorted(FAMILIES.items()):
         print(f"{name}: {spec.description}")
         for st in spec.structural:
             print(f"    {st.name} (integer {st.low}..{st.high}, default {st.default}): {st.doc}")
         structure = {st.name: st.default for st in spec.structural}
+        default = family(name)
+        fixed = {"n": str(default.n_states), "d": str(default.action_dim)}  # sizes that are not structural integers
         for p in spec.parameters(structure):
-            print(f"    {p.name} [{' x '.join(p.shape)}] {p.domain.describe}: {p.doc}")
+            shape = " x ".join(k if k in structure else fixed.get(k, k) for k in p.shape)
+            print(f"    {p.name} [{shape}] {p.domain.describe}: {p.doc}")
     print(f"lq: {DESCRIPTION}")
     for name, doc in PARAMETER_DOCS.items():
         print(f"    {name}: {doc}")

@@ -319,3 +319,11 @@ def test_pdf_tools_present_in_ci():
         assert PDFTOTEXT and PDFINFO
     elif not (PDFTOTEXT and PDFINFO):
         pytest.skip("pdftotext or pdfinfo missing (apt-get install poppler-utils): the PDF text checks are skipped")
+
+
+def test_families_lists_concrete_sizes_where_there_is_no_structural_integer(capsys):
+    rc, out, _ = _cli(["families"], capsys)
+    assert rc == 0
+    switch2 = out.split("switch2:")[1].split("\nlq:")[0]
+    assert "    q [2] in the open interval (0, 1)" in switch2 and "[n]" not in switch2
+    assert "    M [n x n] row-stochastic" in out  # modulated's n is its own structural integer
