@@ -132,6 +132,12 @@ def test_a_format_that_contradicts_the_output_name_is_a_usage_error(fmt, name, t
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_pdf_output_name_says_how_to_get_a_pdf(tmp_path, capsys):
+    rc, out, err = _cli(["report", "lq", "--no-claims", "-o", str(tmp_path / "r.pdf")], capsys)
+    assert rc == 2 and out == "" and "write r.tex and compile it with pdflatex" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_python_api_infers_the_format_too(tmp_path):
     from otgeom.errors import ParameterError
     from otgeom.report import make_report, report_format

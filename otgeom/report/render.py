@@ -40,7 +40,7 @@ _INLINE = re.compile(r"\$([^$]+)\$|`([^`]+)`")
 
 
 def report_format(fmt: str | None, path=None) -> str:
-    """The format of a report: ``fmt`` if given, else the output file's extension, else ``md``.
+    """The format of a report: ``fmt`` if given, else the output file's extension, else ``md`` (``.pdf`` is refused).
 
     A ``fmt`` that contradicts a known extension (``--format md -o r.html``) is a usage error
     (:class:`~otgeom.errors.ParameterError`, exit status 2), as is an unknown ``fmt``.
@@ -49,7 +49,11 @@ def report_format(fmt: str | None, path=None) -> str:
 
     if fmt is not None and fmt not in FORMATS:
         raise ParameterError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    implied = EXTENSIONS.get(Path(str(path)).suffix.lower()) if path is not None and str(path) else None
+    suffix = Path(str(path)).suffix.lower() if path is not None and str(path) else ""
+    if suffix == ".pdf":
+        raise ParameterError(f"{Path(str(path)).name!r}: reports are md, tex or html; for a PDF write "
+                             f"{Path(str(path)).stem}.tex and compile it with pdflatex")
+    implied = EXTENSIONS.get(suffix)
     if fmt is not None and implied is not None and fmt != implied:
         raise ParameterError(f"--format {fmt} contradicts the output file name {Path(str(path)).name!r}, "
                              f"which means {implied}; give one of them, or a matching name")
