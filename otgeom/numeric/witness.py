@@ -6,8 +6,11 @@ error made of two parts:
 
 * **quadrature**: the outputs are computed with the Kronrod tensor rule and, for each axis, with that axis
   integrated by the embedded Gauss rule (same nodes, different weights); the sum over axes of the
-  differences is the estimate.  It covers every output computed downstream the same way
-  (:func:`two_rule`), including nonlinear ones (:math:`g(\mathrm{grad}J,\mathrm{grad}J)`, Hessians).
+  differences is one part.  It covers every output computed downstream the same way
+  (:func:`two_rule`), including nonlinear ones (:math:`g(\mathrm{grad}J,\mathrm{grad}J)`, Hessians).  The other
+  part is the rule's per-panel absolute error estimate of each integrated primitive (P, r, the derivatives of c
+  and p; the tail included), propagated through the perturbation bounds below, where errors of opposite sign
+  in different panels cannot cancel.
 * **round-off and conditioning** (:func:`chain_rounding_bounds`), first-order perturbation bounds with
   :math:`Z = (I - P + \mathbf 1\rho^\top)^{-1}` and the group inverse :math:`Z^\# = Z - \mathbf 1\rho^\top`:
 
@@ -28,8 +31,15 @@ error made of two parts:
   each :math:`\rho_i` relatively by at most :math:`(1+\delta_{rel})^{2n} - 1`).  A large common cost offset
   shows up in :math:`\epsilon|r|`; a nearly reducible chain in :math:`|Z|`.
 
-``converged`` is true when every bound is at most ``tol * max(1, |value|)``; otherwise ``reason`` names the
-state and the quantity.  Callers decide: ``otgeom eval`` exits with status 3, claims say ``inconclusive``.
+The first-order bounds are multiplied by :math:`1/(1-\kappa)`, :math:`\kappa = \||Z|(|\delta P| + \mathbf 1
+|\delta\rho|^\top)\|_\infty`, and refused when :math:`\kappa \ge 1/2`; the rounding of the nodes a = m + LUy
+themselves enters :math:`\delta P, \delta r` as :math:`\mathbb E[|\nabla f|\,|\delta a|]`.
+
+``converged`` is true when the rule met its own target, can vouch that it sees the family's features
+(``GaussianRule.verified``) and every bound is at most ``tol * max(1, |value|)``; otherwise ``reason`` names the
+state and the quantity (or the factor that cannot be located).  Callers decide: ``otgeom eval`` exits with
+status 3, claims say ``inconclusive``.  The bounds are estimates with worst-case constants, not proofs: they
+presume that the rule resolves what it was told about, which is why an unverified rule is never converged.
 """
 from __future__ import annotations
 
@@ -44,8 +54,8 @@ from otgeom.numeric.chain import ChainSolution, action_value_grad, action_value_
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints, sum_roundoff
 from otgeom.numeric.quadrature import PANEL_NODES, CachedPrimitives, GaussianRule, adapt_gaussian_rule
 
-__all__ = ["GaussianChainWitness", "gaussian_chain", "gaussian_points", "two_rule", "chain_rounding_bounds", "gradient_with_bounds",
-           "DEFAULT_TOLERANCE", "within", "unmet", "rule_tolerance"]
+__all__ = ["GaussianChainWitness", "gaussian_chain", "gaussian_points", "two_rule", "chain_rounding_bounds",
+           "gradient_with_bounds", "DEFAULT_TOLERANCE", "within", "unmet", "rule_tolerance"]
 
 EPS = float(np.finfo(float).eps)
 #: default target of ``otgeom eval``: every output's bound <= tol * max(1, |value|)
@@ -238,7 +248,8 @@ def rule_tolerance(tol: float, d: int) -> float:
 
 def gaussian_points(prims, policy: GaussianPolicy, owner: str = "chain", tol: float = 1e-12,
                     order: int | None = None) -> WeightedPoints:
-    """The feature-resolving rule of ``policy`` as weighted points; :class:`NotConvergedError` if it cannot be adapted.
+    """The feature-resolving rule of ``policy`` as weighted points; :class:`NotConvergedError` if it cannot be adapted
+    or cannot vouch that it sees the family's features (``GaussianRule.verified``).
 
     ``tol`` is the accuracy goal of every integrated primitive (c, p and their action derivatives), relative
     to :math:`1 + \\mathbb E|f|` (see :func:`~otgeom.numeric.quadrature.adapt_gaussian_rule`).  ``order`` asks
@@ -250,6 +261,9 @@ def gaussian_points(prims, policy: GaussianPolicy, owner: str = "chain", tol: fl
     rule = adapt_gaussian_rule(prims, policy, tol=tol)
     if not rule.converged:
         raise NotConvergedError(f"{owner}: quadrature: {rule.reason}")
+    if not rule.verified:  # as in gaussian_chain: a witness never rests on a rule that cannot vouch for itself
+        raise NotConvergedError(f"{owner}: quadrature unverified: "
+                                + "; ".join(st.unverified for st in rule.states if st.unverified))
     return rule.weighted_points(policy)
 
 
