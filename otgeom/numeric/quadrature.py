@@ -204,15 +204,16 @@ class GaussianRule:
 
     ``weighted_points(policy)`` maps it onto a Gaussian policy (the one it was adapted for, or a nearby one,
     e.g. along a push-forward curve, where the same y-rule gives a smooth function of the curve parameter).
-    ``variants`` are the rules with one axis integrated by G10: the same points, other weights.
+    ``all_points(policy)`` gives it together with the rules that integrate one axis by G10: the same points,
+    other weights.  ``component_error`` [n]: per state, the largest ratio of a component's estimated error to its
+    budget (at most 1 when the rule met its target).
     """
 
     states: tuple
     converged: bool
-    component_error: np.ndarray  # [n]: max over components of estimated error / budget (<= 1 when met)
+    component_error: np.ndarray
     evaluations: int
     reason: str = ""
-    info: dict = field(default_factory=dict)
 
     @property
     def n_states(self) -> int:
