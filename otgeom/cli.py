@@ -706,5 +706,21 @@ def _summarise_warnings(caught: list) -> None:
              f"{more}")
 
 
+def console_main() -> None:
+    """The ``otgeom`` command (and ``python -m otgeom.cli``): :func:`main`, then exit with its status.
+
+    After an interruption (130, 143) the interpreter's shutdown is skipped (``os._exit`` after flushing): objects
+    left half-built by the interrupted import or computation (pyparsing's, for one) would otherwise print
+    "Exception ignored" tracebacks as they are collected, after the one line that is all the user should see.
+    """
+    status = main()
+    if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -333,3 +333,18 @@ def test_families_lists_concrete_sizes_where_there_is_no_structural_integer(caps
     switch2 = out.split("switch2:")[1].split("\nlq:")[0]
     assert "    q [2] in the open interval (0, 1)" in switch2 and "[n]" not in switch2
     assert "    M [n x n] row-stochastic" in out  # modulated's n is its own structural integer
+
+
+def test_claims_in_forked_workers_give_the_sequential_report(monkeypatch):
+    """The report runs its claims in two forked workers; every claim seeds its own generator, so the table is the
+    one a single process computes (forced here by pretending to have one core)."""
+    import otgeom.report.content as content
+
+    fam = family("switch2")
+    pending = content._PendingClaims(fam, 0)
+    assert pending.pool is not None  # this machine (and CI) has two cores and fork
+    pending.close()
+    parallel = render(build_report(fam, seed=0, params={}), "md")
+    monkeypatch.setattr(content.os, "cpu_count", lambda: 1)
+    assert content._PendingClaims(fam, 0).pool is None
+    assert render(build_report(fam, seed=0, params={}), "md") == parallel

@@ -29,6 +29,8 @@ optimum from scipy's DARE and the Hessian spectrum there, the gradient flow.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -83,14 +85,67 @@ class _Definitions:
         return out
 
 
-def _claims_section(family, seed: int) -> Section:
-    from proofs_checks import CLAIMS
+_JOB: dict[str, Any] = {}  # what forked claim workers read (set by _start_claims, inherited through fork)
 
+
+def _quiet_worker() -> None:
+    """A claim worker: signals are the parent's business (it terminates the pool), and nothing reaches the terminal."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+def _run_claim(name: str):
+    from proofs_checks import claim
+
+    return claim(name).run(_JOB["family"], seed=_JOB["seed"])
+
+
+class _PendingClaims:
+    """The report's claims, run by two forked workers while the other sections are built (two cores), or in
+    this process where fork is not available.  Results are the same either way: every claim seeds its own rng."""
+
+    def __init__(self, family, seed: int):
+        from proofs_checks import CLAIMS
+
+        self.family, self.seed = family, seed
+        self.names = [c.name for c in CLAIMS if c.applies_to(family)]
+        self.pool = self.async_result = None
+        if len(self.names) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            _JOB.update(family=family, seed=seed)
+            self.pool = multiprocessing.get_context("fork").Pool(2, initializer=_quiet_worker)
+            self.async_result = self.pool.map_async(_run_claim, self.names, chunksize=1)
+
+    def results(self) -> list:
+        if self.pool is None:
+            return [_run_claim_here(n, self.family, self.seed) for n in self.names]
+        try:
+            return self.async_result.get()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+            _JOB.clear()
+
+
+def _run_claim_here(name: str, family, seed: int):
+    from proofs_checks import claim
+
+    return claim(name).run(family, seed=seed)
+
+
+def _claims_section(family, seed: int, pending: "_PendingClaims | None" = None) -> Section:
+    pending = pending or _PendingClaims(family, seed)
     rows = []
-    for c in CLAIMS:
-        if not c.applies_to(family):
-            continue
-        r = c.run(family, seed=seed)
+    for r in pending.results():
         err = "-" if r.error is None else _fmt(r.error, 3)
         rows.append((r.claim, r.verdict, err, _fmt(r.tolerance, 3), r.tolerance_reason, r.witness))
     counts = {v: sum(row[1] == v for row in rows) for v in ("holds", "fails", "inconclusive", "not-applicable")}
@@ -765,8 +820,13 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     else:
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
-    sections = [fn(family, ctx) for fn in SECTIONS[kind]]
-    if claims:
-        sections.append(_claims_section(family, seed))
+    pending = _PendingClaims(family, seed) if claims else None  # the claims run while the sections are built
+    try:
+        sections = [fn(family, ctx) for fn in SECTIONS[kind]]
+        if claims:
+            sections.append(_claims_section(family, seed, pending))
+    finally:
+        if pending is not None:
+            pending.close()
     cmd = _command(family, params) + (f" --seed {seed}" if seed else "") + ("" if claims else " --no-claims")
     return Report(f"otgeom report: {family.label}", _meta(family, seed, cmd, extra), tuple(sections))
