@@ -85,13 +85,15 @@ class _Definitions:
         return out
 
 
-_JOB: dict[str, Any] = {}  # what forked claim workers read (set by _start_claims, inherited through fork)
+_WORKER_JOB: dict[str, Any] = {}  # set in each forked claim worker by _quiet_worker, never in the parent
 
 
-def _quiet_worker() -> None:
-    """A claim worker: signals are the parent's business (it terminates the pool), and nothing reaches the terminal."""
+def _quiet_worker(family, seed: int) -> None:
+    """A claim worker: signals are the parent's business (it terminates the pool), and nothing reaches the terminal.
+    ``family`` reaches the worker through fork (a fork context's initargs are not pickled)."""
     import signal
 
+    _WORKER_JOB.update(family=family, seed=seed)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -102,7 +104,7 @@ def _quiet_worker() -> None:
 def _run_claim(name: str):
     from proofs_checks import claim
 
-    return claim(name).run(_JOB["family"], seed=_JOB["seed"])
+    return claim(name).run(_WORKER_JOB["family"], seed=_WORKER_JOB["seed"])
 
 
 class _PendingClaims:
@@ -116,8 +118,8 @@ class _PendingClaims:
         self.names = [c.name for c in CLAIMS if c.applies_to(family)]
         self.pool = self.async_result = None
         if len(self.names) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-            _JOB.update(family=family, seed=seed)
-            self.pool = multiprocessing.get_context("fork").Pool(2, initializer=_quiet_worker)
+            self.pool = multiprocessing.get_context("fork").Pool(2, initializer=_quiet_worker,
+                                                                 initargs=(family, seed))
             self.async_result = self.pool.map_async(_run_claim, self.names, chunksize=1)
 
     def results(self) -> list:
@@ -133,7 +135,6 @@ class _PendingClaims:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
-            _JOB.clear()
 
 
 def _run_claim_here(name: str, family, seed: int):
