@@ -52,8 +52,8 @@ def _twin_wells_family() -> Family:
 
 @lru_cache(maxsize=None)
 def _twin_wells() -> NamedExample:
-    from otgeom.numeric.chain import evaluate_gaussian_chain
     from otgeom.numeric.geometry import gaussian_gradient
+    from otgeom.numeric.witness import gaussian_chain
 
     fam = _twin_wells_family()
     prims = fam.primitives()
@@ -63,7 +63,8 @@ def _twin_wells() -> NamedExample:
         if min(sig) <= 0:
             return [1e3, 1e3]
         pol = GaussianPolicy.from_std(means, sig)
-        sol, wp, _, _ = evaluate_gaussian_chain(prims, pol, 60, 1e-13)
+        w = gaussian_chain(prims, pol, tol=1e-12)
+        sol, wp = w.sol, w.wp
         return gaussian_gradient(prims, sol, pol, wp)["grad_std"]
 
     sol = root(dJ_dsigma, [0.6, 0.6], tol=1e-15)

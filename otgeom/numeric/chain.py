@@ -24,7 +24,7 @@ from otgeom.errors import RegularityError
 from otgeom.numeric.policies import WeightedPoints, weighted_sum
 from otgeom.numeric.stationary import Regularity, regularity, stationary_gth
 
-__all__ = ["ChainSolution", "solve_chain", "evaluate_chain", "evaluate_gaussian_chain", "action_value", "action_value_grad",
+__all__ = ["ChainSolution", "solve_chain", "evaluate_chain", "action_value", "action_value_grad",
            "action_value_hess", "gradient_field"]
 
 
@@ -79,21 +79,6 @@ def evaluate_chain(prims, wp: WeightedPoints, owner: str = "chain") -> ChainSolu
     P = np.stack([weighted_sum(wp.weights[s], prims.kernel(s, wp.points[s])) for s in range(n)])
     r = np.array([weighted_sum(wp.weights[s], prims.cost(s, wp.points[s])) for s in range(n)])
     return solve_chain(P, r, owner)
-
-
-def evaluate_gaussian_chain(prims, policy, order: int | None = None, target: float = 1e-12, owner: str = "chain"):
-    """The chain of a Gaussian policy on the feature-resolving rule, with its error estimate.
-
-    Returns ``(solution, weighted points, nodes per axis, error estimate)``.  The estimate is the largest of
-    the bounds of rho, J/max(1,|J|) and h/max(1,|h|) from :func:`otgeom.numeric.witness.gaussian_chain`
-    (two different rules plus round-off and conditioning), never an order doubling of one rule.  ``order``
-    is accepted for compatibility and ignored.  The estimate is returned either way, so callers decide
-    (claims report ``inconclusive`` above their threshold); ``target`` is the rule's accuracy goal.
-    """
-    from otgeom.numeric.witness import gaussian_chain
-
-    w = gaussian_chain(prims, policy, tol=max(target, 1e-13), owner=owner)
-    return w.sol, w.wp, w.nodes_per_axis, w.scaled_error
 
 
 def action_value(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:
