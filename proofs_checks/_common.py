@@ -69,10 +69,11 @@ def feature_breaks(features, mean: float, sd: float) -> list:
     return sorted(set(pts))
 
 
-def float_composite_mean(expr, action, rule, policy: GaussianPolicy, s: int) -> tuple[float, float]:
-    """E f on state s's feature-resolving rule in float64: (Kronrod value, sum over axes of |Kronrod - Gauss|)."""
+def float_composite_mean(expr, action, wps, s: int) -> tuple[float, float]:
+    """E f on state s's feature-resolving rule in float64: (Kronrod value, sum over axes of |Kronrod - Gauss|).
+
+    ``wps`` is ``rule.all_points(policy)`` (built once by the caller for all states and integrands)."""
     f = sp.lambdify(action, expr, "numpy")
-    wps = rule.all_points(policy)
     A = wps[0].points[s]
     vals = np.broadcast_to(np.asarray(f(*(A[:, i] for i in range(A.shape[1]))), float), (A.shape[0],))
     out = [float(wp.weights[s] @ vals) for wp in wps]

@@ -53,7 +53,7 @@ def _check_expectation(family, rng, formula):
     dps = 50 if d == 1 else 20
     worst, where = 0.0, {}
     prims = family.primitives()
-    rule = adapt_gaussian_rule(prims, pol) if d > 1 else None
+    wps = adapt_gaussian_rule(prims, pol).all_points(pol) if d > 1 else None
     with mpmath.workdps(dps):
         for s in range(family.n_states):
             mean = [exact(x) for x in pol.mean[s]]
@@ -65,7 +65,7 @@ def _check_expectation(family, rng, formula):
                 f = sp.lambdify(family.action, e, "mpmath")
                 ref, qerr = mp_gaussian_mean(
                     f, [mp_exact(x) for x in mean], [[mp_exact(cov[i, j]) for j in range(d)] for i in range(d)],
-                    prims.features[s], lambda e=e, s=s: float_composite_mean(e, family.action, rule, pol, s))
+                    prims.features[s], lambda e=e, s=s: float_composite_mean(e, family.action, wps, s))
                 if qerr > 1e-17:
                     return Outcome(None, {"state": s, "integrand": label},
                                    {"reason": f"the witness's two rules differ by {float(qerr):.2g}"},
@@ -237,7 +237,7 @@ def _check_q_mean(family, rng, formula):
     dps = 50 if d == 1 else 20
     worst, where = 0.0, {}
     prims = fam.primitives()
-    rule = adapt_gaussian_rule(prims, pol) if d > 1 else None
+    wps = adapt_gaussian_rule(prims, pol).all_points(pol) if d > 1 else None
     with mpmath.workdps(dps):
         vals = D.evaluator(["h", "J"], backend="mpmath")(*symbolic_args(fam, pol, kind=mpmath.mpf))
         hsyms = [s for s in D.outputs["h"]]
@@ -253,7 +253,7 @@ def _check_q_mean(family, rng, formula):
                   [[mp_exact(pol.cov[s, i, j]) for j in range(d)] for i in range(d)])
             fexpr = expr.xreplace({k: sp.Float(v, 17) for k, v in numsub.items()})
             ref, qerr = mp_gaussian_mean(f, [mp_exact(x) for x in pol.mean[s]], cv, prims.features[s],
-                                         lambda fexpr=fexpr, s=s: float_composite_mean(fexpr, fam.action, rule, pol, s))
+                                         lambda fexpr=fexpr, s=s: float_composite_mean(fexpr, fam.action, wps, s))
             if qerr > 1e-17:
                 return Outcome(None, {"state": s}, {"reason": f"the witness's two rules differ by "
                                                               f"{float(qerr):.2g}"}, verdict="inconclusive")

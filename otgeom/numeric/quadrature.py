@@ -41,7 +41,7 @@ from otgeom.errors import PolicyError
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints
 
 __all__ = ["GaussianRule", "StateRule", "CachedPrimitives", "adapt_gaussian_rule", "kronrod21", "TAIL", "PANEL_NODES",
-           "integrand_components"]
+           "integrand_components", "component_layout"]
 
 EPS = float(np.finfo(float).eps)
 TAIL = 12.0
@@ -319,17 +319,23 @@ class CachedPrimitives:
         return self._memo("error:" + which, lambda s_, A_: self._prims.eval_error(which, s_, A_), s, A)
 
 
-def integrand_components(prims, s: int, A: np.ndarray, second: bool = True) -> np.ndarray:
-    """The family's primitives stacked as columns [N, k]: c, p(.|s,a), grad c, grad p (and the Hessians)."""
+def component_layout(n: int, d: int) -> list[tuple[str, str, tuple[int, ...]]]:
+    """The integrated components, in column order: (short name, primitive, shape per point).
+
+    The one definition of the column layout of :func:`integrand_components` and of ``StateRule.error``."""
+    return [("c", "cost", ()), ("p", "kernel", (n,)), ("gc", "cost_grad", (d,)), ("gp", "kernel_grad", (n, d)),
+            ("hc", "cost_hess", (d, d)), ("hp", "kernel_hess", (n, d, d))]
+
+
+def integrand_components(prims, s: int, A: np.ndarray) -> np.ndarray:
+    """The family's primitives stacked as columns [N, k] in the order of :func:`component_layout`."""
     N = A.shape[0]
-    cols = [prims.cost(s, A)[:, None], prims.kernel(s, A), prims.cost_grad(s, A), prims.kernel_grad(s, A).reshape(N, -1)]
-    if second:
-        cols += [prims.cost_hess(s, A).reshape(N, -1), prims.kernel_hess(s, A).reshape(N, -1)]
-    return np.concatenate(cols, axis=1)
+    return np.concatenate([getattr(prims, fn)(s, A).reshape(N, -1)
+                           for _, fn, _ in component_layout(prims.n_states, prims.action_dim)], axis=1)
 
 
 def adapt_gaussian_rule(prims, policy: GaussianPolicy, features=None, tol: float = 1e-13,
-                        second: bool = True, max_nodes: int | None = None, max_iter: int = 40) -> GaussianRule:
+                        max_nodes: int | None = None, max_iter: int = 40) -> GaussianRule:
     r"""Adapt a :class:`GaussianRule` to the family's primitives (c, p and their action derivatives) at ``policy``.
 
     ``features[s]`` is a list of :class:`Feature` (see :func:`otgeom.families.features.feature_hints`; the
@@ -360,7 +366,7 @@ def adapt_gaussian_rule(prims, policy: GaussianPolicy, features=None, tol: float
             sizes = [a[0].size for a in ax]
             A = policy.mean[s][None, :] + _tensor_nodes(ax) @ M.T
             with np.errstate(all="ignore"):
-                F = integrand_components(prims, s, A, second)
+                F = integrand_components(prims, s, A)
             evals += A.shape[0]
             if not np.isfinite(F).all():
                 bad = np.argwhere(~np.isfinite(F))[0]

@@ -44,7 +44,7 @@ presume that the rule resolves what it was told about, which is why an unverifie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 from scipy.linalg import inv
@@ -52,20 +52,14 @@ from scipy.linalg import inv
 from otgeom.errors import NotConvergedError
 from otgeom.numeric.chain import ChainSolution, action_value_grad, action_value_hess, evaluate_chain
 from otgeom.numeric.policies import GaussianPolicy, WeightedPoints, sum_roundoff
-from otgeom.numeric.quadrature import PANEL_NODES, CachedPrimitives, GaussianRule, adapt_gaussian_rule
+from otgeom.numeric.quadrature import PANEL_NODES, CachedPrimitives, GaussianRule, adapt_gaussian_rule, component_layout
 
 __all__ = ["GaussianChainWitness", "gaussian_chain", "gaussian_points", "two_rule", "chain_rounding_bounds",
-           "gradient_with_bounds", "DEFAULT_TOLERANCE", "within", "unmet", "rule_tolerance"]
+           "gradient_with_bounds", "DEFAULT_TOLERANCE", "unmet", "rule_tolerance"]
 
 EPS = float(np.finfo(float).eps)
 #: default target of ``otgeom eval``: every output's bound <= tol * max(1, |value|)
 DEFAULT_TOLERANCE = 1e-10
-
-
-def within(value: Any, error: Any, tol: float) -> np.ndarray:
-    """Elementwise test ``error <= tol * max(1, |value|)`` (the meaning of ``converged``)."""
-    v = np.abs(np.asarray(value, float))
-    return np.asarray(error, float) <= tol * np.maximum(1.0, v)
 
 
 @dataclass(frozen=True)
@@ -110,9 +104,14 @@ def two_rule(witness: GaussianChainWitness, fn: Callable[[WeightedPoints, ChainS
 
     Returns (values, quadrature error estimates = sum over variants of |value - variant value|).
     """
-    vals = {k: np.asarray(v, float) for k, v in fn(witness.wp, witness.sol).items()}
+    return _spread(fn, (witness.wp, witness.sol), zip(witness.variant_wps, witness.variant_sols))
+
+
+def _spread(fn, base: tuple, variants) -> tuple[dict, dict]:
+    """``fn`` at the base (points, chain) and the sum over the variants of |fn(variant) - fn(base)|."""
+    vals = {k: np.asarray(v, float) for k, v in fn(*base).items()}
     err = {k: np.zeros_like(v) for k, v in vals.items()}
-    for wp, sol in zip(witness.variant_wps, witness.variant_sols):
+    for wp, sol in variants:
         other = fn(wp, sol)
         for k in vals:
             err[k] = err[k] + np.abs(np.asarray(other[k], float) - vals[k])
@@ -144,7 +143,7 @@ def _node_error(prims, which: str, wp: WeightedPoints, s: int, mean: np.ndarray)
 def _component_errors(rule: GaussianRule, n: int, d: int) -> dict[str, np.ndarray]:
     """The rule's per-panel absolute error estimates of the integrated primitives, by name and state:
     c [n], p [n, n], gc [n, d], gp [n, n, d], hc [n, d, d], hp [n, n, d, d] (zeros where not recorded)."""
-    sizes = {"c": (), "p": (n,), "gc": (d,), "gp": (n, d), "hc": (d, d), "hp": (n, d, d)}
+    sizes = {k: sh for k, _, sh in component_layout(n, d)}
     out = {k: np.zeros((n,) + sh) for k, sh in sizes.items()}
     for s, st in enumerate(rule.states):
         e, i = np.asarray(st.error, float), 0
@@ -225,9 +224,8 @@ def gaussian_chain(prims, policy: GaussianPolicy, tol: float = DEFAULT_TOLERANCE
     rnd = chain_rounding_bounds(prims, sol, wp, policy.mean)
     comp = _component_errors(rule, n, policy.action_dim)
     prho, pJ, ph, _ = _propagate(sol, rnd["Z"], comp["p"], comp["c"])
-    quad = {"rho": sum(np.abs(v.rho - sol.rho) for v in vsols) + prho,
-            "J": float(sum(abs(v.J - sol.J) for v in vsols)) + pJ,
-            "h": sum(np.abs(v.h - sol.h) for v in vsols) + ph}
+    _, spread = _spread(lambda _wp, c: {"rho": c.rho, "J": c.J, "h": c.h}, (wp, sol), zip(vwps, vsols))
+    quad = {"rho": spread["rho"] + prho, "J": float(spread["J"]) + pJ, "h": spread["h"] + ph}
     err = {k: quad[k] + rnd[k] for k in ("rho", "J", "h")}
     reasons = [f"{owner}: quadrature: {rule.reason}"] if not rule.converged else []
     reasons += [f"{owner}: quadrature unverified: " + "; ".join(st.unverified for st in rule.states if st.unverified)] \

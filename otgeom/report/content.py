@@ -102,9 +102,7 @@ def _quiet_worker(family, seed: int) -> None:
 
 
 def _run_claim(name: str):
-    from proofs_checks import claim
-
-    return claim(name).run(_WORKER_JOB["family"], seed=_WORKER_JOB["seed"])
+    return _run_claim_here(name, _WORKER_JOB["family"], _WORKER_JOB["seed"])
 
 
 class _PendingClaims:
