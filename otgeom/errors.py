@@ -20,6 +20,7 @@ __all__ = [
     "ExpressionError",
     "ReportError",
     "NotConvergedError",
+    "GridWarning",
     "check_finite",
     "check_symmetric",
     "check_definite",
@@ -77,6 +78,10 @@ EXIT_NOT_CONVERGED = 3
 
 class ExpressionError(OtgeomError, ValueError):
     """An expression is outside the class a symbolic pass handles (the message names the sub-expression)."""
+
+
+class GridWarning(UserWarning):
+    """A grid family's chain is computed but its numbers deserve care (mass leaving the domain, ...)."""
 
 
 def check_finite(x: Any, name: str, owner: str = "") -> np.ndarray:

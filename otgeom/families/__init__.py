@@ -1,8 +1,10 @@
 """The family registry: one small file per family (see ``_template.py``).
 
 ``family(name, **params)`` validates and returns a :class:`Family` (finite states, symbolic
-primitives) or, for ``lq``, an :class:`~otgeom.families.lq.LQFamily` (continuous states,
-closed forms); both carry ``kind`` (``"finite"`` / ``"lq"``), which decides the claims that apply.
+primitives), for ``lq`` an :class:`~otgeom.families.lq.LQFamily` (continuous states, closed forms), or
+for a grid family (``grid-linear``, ``double-well``, ``pendulum``) a :class:`~otgeom.families.grid.GridFamily`
+(continuous states on a grid, sparse numeric chain); each carries ``kind`` (``"finite"`` / ``"lq"`` /
+``"grid"``), which decides the claims that apply.
 ``BUILTIN_CASES`` are the instances the claim suite runs on by default.
 """
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from otgeom.errors import ParameterError
-from otgeom.families import modulated, switch2
+from otgeom.families import double_well, grid_linear, modulated, pendulum, switch2
 from otgeom.families._base import Domain, Family, FamilySpec, Parameter, Primitives, Structural
+from otgeom.families.grid import GridFamily, GridSpec
 from otgeom.families.lq import LQFamily, lq_family
 
 __all__ = ["FAMILIES", "BUILTIN_CASES", "family", "builtin_cases", "Family", "FamilySpec", "Parameter",
-           "Domain", "Structural", "Primitives", "LQFamily", "family_names"]
+           "Domain", "Structural", "Primitives", "LQFamily", "family_names", "GRID_FAMILIES", "GridFamily"]
 
 FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modulated)}
+
+#: Grid families (continuous states on a grid, kind ``"grid"``, :mod:`otgeom.families.grid`).
+GRID_FAMILIES: dict[str, GridSpec] = {m.SPEC.name: m.SPEC for m in (grid_linear, double_well, pendulum)}
 
 #: (family name, structural/parameter overrides) the claim suite runs on by default.
 BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -32,13 +38,15 @@ BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def family_names() -> list[str]:
     """Every family name, finite-state and continuous."""
-    return sorted([*FAMILIES, "lq"])
+    return sorted([*FAMILIES, *GRID_FAMILIES, "lq"])
 
 
-def family(name: str, **params: Any) -> Family | LQFamily:
+def family(name: str, **params: Any) -> Family | LQFamily | GridFamily:
     """Instantiate a registered family by name (unspecified parameters take their defaults)."""
     if name == "lq":
         return lq_family(**params)
+    if name in GRID_FAMILIES:
+        return GRID_FAMILIES[name].instantiate(**params)
     try:
         spec = FAMILIES[name]
     except KeyError:

@@ -24,7 +24,7 @@ from otgeom.errors import RegularityError
 from otgeom.numeric.policies import WeightedPoints, weighted_sum
 from otgeom.numeric.stationary import Regularity, regularity, stationary_gth
 
-__all__ = ["ChainSolution", "solve_chain", "evaluate_chain", "action_value", "action_value_grad",
+__all__ = ["ChainSolution", "solve_chain", "check_classes", "evaluate_chain", "action_value", "action_value_grad",
            "action_value_hess", "gradient_field"]
 
 
@@ -45,21 +45,7 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
     P = np.asarray(P, float)
     r = np.asarray(r, float)
     reg = regularity(P)
-    if not reg.irreducible and len(reg.closed_classes) == 1:
-        closed = set(reg.closed_classes[0])
-        transient = [s for s in range(P.shape[0]) if s not in closed]
-        raise RegularityError(
-            f"{owner}: rho({transient[0]}) = 0 (R2 fails): state(s) {transient} are transient (the only closed class "
-            f"is {sorted(closed)}), so the metric g is degenerate there: every tangent vector supported on state "
-            f"{transient[0]} has norm 0 and the gradient is not unique",
-            {"state": transient[0], "rho": 0.0, "transient": transient, "closed_classes": reg.closed_classes},
-        )
-    if not reg.irreducible:
-        raise RegularityError(
-            f"{owner}: the controlled chain is reducible (R1 fails): closed classes {reg.closed_classes}; "
-            "the stationary law is not unique",
-            {"closed_classes": reg.closed_classes},
-        )
+    check_classes(reg.closed_classes, P.shape[0], owner)
     rho = stationary_gth(P)
     reg = regularity(P, rho)
     if not reg.min_rho > 0:
@@ -71,6 +57,31 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
     n = P.shape[0]
     h = solve(np.eye(n) - P + np.outer(np.ones(n), rho), r - J)
     return ChainSolution(P, r, rho, J, h, reg)
+
+
+def check_classes(classes: list[list[int]], n: int, owner: str) -> None:
+    """Raise :class:`RegularityError` unless the chain has one closed class holding every state (R1, R2)."""
+    if len(classes) == 1 and len(classes[0]) == n:
+        return
+    if len(classes) == 1:
+        closed = set(classes[0])
+        transient = [s for s in range(n) if s not in closed]
+        shown = transient if len(transient) <= 20 else transient[:20] + ["..."]
+        raise RegularityError(
+            f"{owner}: rho({transient[0]}) = 0 (R2 fails): state(s) {shown} are transient (the only closed class "
+            f"is {_states(sorted(closed))}), so the metric g is degenerate there: every tangent vector supported on "
+            f"state {transient[0]} has norm 0 and the gradient is not unique",
+            {"state": transient[0], "rho": 0.0, "transient": transient, "closed_classes": classes},
+        )
+    raise RegularityError(
+        f"{owner}: the controlled chain is reducible (R1 fails): closed classes "
+        f"{[_states(c) for c in classes[:10]]}{' ...' if len(classes) > 10 else ''}; the stationary law is not unique",
+        {"closed_classes": classes},
+    )
+
+
+def _states(c: list[int]) -> list:
+    return c if len(c) <= 20 else c[:20] + ["..."]
 
 
 def evaluate_chain(prims, wp: WeightedPoints, owner: str = "chain") -> ChainSolution:
