@@ -168,6 +168,12 @@ def _cmd_families(args) -> int:
     for name, doc in PARAMETER_DOCS.items():
         print(f"    {name}: {doc}")
     print(f"    examples: {', '.join(EXAMPLES)} (default: scalar)")
+    from otgeom.families import GRID_FAMILIES
+
+    for name, gspec in sorted(GRID_FAMILIES.items()):
+        print(f"{name}: {gspec.description} (grid family: continuous states on a grid, THEORY.md section 6)")
+        for p in gspec.parameters:
+            print(f"    {p.name} ({p.domain}, default {p.default}): {p.doc}")
     print("every number: 0 or 1e-300 <= |x| <= 1e15, at most 100 digits (see otgeom.limits)")
     return 0
 
@@ -179,6 +185,11 @@ def _cmd_derive(args) -> int:
 
     params = _parse_params(args.param)
     fam = _make_family(args.family, params)
+    if getattr(fam, "kind", "finite") == "grid":
+        if args.second_order:
+            raise ParameterError(f"{fam.label}: --second-order is for finite families; a grid family's second "
+                                 "order comes from its drift's and cost's action derivatives (printed without it)")
+        return _derive_grid(fam)
     if getattr(fam, "kind", "finite") == "lq":
         if args.second_order:
             raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
@@ -222,6 +233,22 @@ def _cmd_derive(args) -> int:
     return 0
 
 
+def _derive_grid(fam) -> int:
+    ex = fam.expressions
+    print(f"# {fam.label}: grid family, {fam.n_states} states on "
+          + " x ".join(f"{ax.name} in [{ax.lo:.6g}, {ax.hi:.6g}] ({ax.cells} cells, {ax.boundary}, noise "
+                       f"{ax.noise:.6g})" for ax in fam.axes))
+    print("# kernel: p(j|i,a) = prod over axes of Phi((e_{j+1} - f(x_i,a))/sigma) - Phi((e_j - f(x_i,a))/sigma); "
+          "d_a p = -(d_a f/sigma) [phi(z_{j+1}) - phi(z_j)] (otgeom.numeric.grid)")
+    for k, ax in enumerate(fam.axes):
+        for key in ("drift", "drift_a", "drift_aa"):
+            print(f"{key}[{ax.name}] = {ex[key][k]}")
+    for key in ("cost", "cost_a", "cost_aa"):
+        print(f"{key} = {ex[key]}")
+    print("gradQ = cost_a + sum_j d_a p(j|i,a) h(j)")
+    return 0
+
+
 def _derive_lq(fam, params: dict[str, Any]) -> int:
     from otgeom.symbolic.lq import scalar_lq
 
@@ -243,13 +270,15 @@ def _derive_lq(fam, params: dict[str, Any]) -> int:
 def _cmd_eval(args) -> int:
     import inspect
 
-    from otgeom.evaluate import evaluate, lq_policy_from_json, policy_from_json
+    from otgeom.evaluate import evaluate, grid_policy_from_json, lq_policy_from_json, policy_from_json
 
     fam = _make_family(args.family, _parse_params(args.param))
     data = _read_json_file(args.policy, "policy file", PolicyError)
-    lq = getattr(fam, "kind", "finite") == "lq"
-    policy = lq_policy_from_json(data, fam) if lq else policy_from_json(data, fam)
-    if args.symbolic and not lq:
+    kind = getattr(fam, "kind", "finite")
+    lq = kind == "lq"
+    parse = {"lq": lq_policy_from_json, "grid": grid_policy_from_json}.get(kind, policy_from_json)
+    policy = parse(data, fam)
+    if args.symbolic and kind == "finite":
         check_symbolic_size(fam, second_order=args.hessian and fam.action_dim == 1)
     options: dict[str, Any] = {"symbolic": args.symbolic, "hessian": args.hessian}
     if "tolerance" in inspect.signature(evaluate).parameters:

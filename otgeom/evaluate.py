@@ -39,6 +39,19 @@ For the ``lq`` family (policy ``{"K": [[..]], "Sigma": [[..]]}``) the keys are `
 (:math:`2E_K`), ``riemannian_grad_Sigma`` (the covariance velocity :math:`2(G\Sigma + \Sigma G)`),
 ``grad_norm2``, ``K_opt``, ``Sigma_opt``, ``J_opt``, ``hessian_opt_eigenvalues`` (Riemannian Hessian
 at the optimum relative to the metric) and ``regularity`` (spectral radius of A - BK, Riccati residual).
+
+For the grid families (kind ``grid``; policy ``{"mean": .., "std": ..}`` (numbers or one per state; or
+``{"gain": k, "std": ..}`` on a 1-D grid for the mean -k x), a Gaussian law per state in closed form, or
+``{"particles": [[..], ..]}`` (M per state), or ``{"mean": .., "std": .., "quantiles": M}``) the keys are
+``family``, ``parameters``, ``method`` (``grid``), ``policy_kind`` (``gaussian`` / ``particles``), ``grid``
+(the axes and ``n_states``), ``rho`` [N], ``J``, ``h`` [N], ``grad_norm2`` (:math:`g(\mathrm{grad}J,
+\mathrm{grad}J)`), ``gradient`` (Gaussian: ``grad_mean`` [N] = :math:`\partial J/\partial m_i =
+\rho_i\mathbb E[\partial_aQ]` and ``grad_std`` [N]; particles: ``grad_particles`` [N][M] =
+:math:`\nabla_aQ` at each particle), ``regularity`` (irreducible, aperiodic, min_rho, argmin_rho, the solves'
+residuals, ``truncation`` (mass moved by the kernel windows), ``boundary_mass``), ``error`` (an estimate of the
+absolute error of J as the grid chain's, from the truncation and the residuals: the grid's own discretisation of
+the continuous problem is not included; ``otgeom check`` measures that), ``error_kind`` (``estimate``),
+``converged`` (true).
 """
 from __future__ import annotations
 
@@ -54,7 +67,7 @@ from otgeom.numeric.witness import DEFAULT_TOLERANCE, unmet, gaussian_chain, gra
 from otgeom.numeric.policies import GaussianPolicy, sum_roundoff
 from otgeom.numeric.stationary import regularity
 
-__all__ = ["evaluate", "policy_from_json", "lq_policy_from_json", "hessian_coordinates"]
+__all__ = ["evaluate", "policy_from_json", "lq_policy_from_json", "grid_policy_from_json", "hessian_coordinates"]
 
 
 def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
@@ -192,6 +205,89 @@ def lq_policy_from_json(data: Any, family) -> LQPolicy:
     return LQPolicy(K, Sigma)
 
 
+def grid_policy_from_json(data: Any, family) -> Any:
+    """Parse a grid family's policy (see the module docstring): a ``("gaussian", mean, std)`` triple or a
+    :class:`~otgeom.numeric.policies.ParticlePolicy`."""
+    from otgeom.limits import excerpt, float_array
+    from otgeom.numeric.policies import ParticlePolicy, QuantilePolicy
+
+    N = family.n_states
+    keys = {"mean", "std", "gain", "particles", "quantiles"}
+    if not isinstance(data, dict) or not data.keys() & keys:
+        raise PolicyError(f'{family.label}: a grid policy file is a JSON object with "mean" and "std" (a Gaussian '
+                          f'law per state), "gain" and "std" (1-D: mean -gain x), or "particles" ({N} rows of M '
+                          'actions)')
+    unknown = sorted(set(data) - keys)
+    if unknown:
+        raise PolicyError(f"{family.label}: grid policy file has unknown key(s) {', '.join(map(excerpt, unknown[:3]))}"
+                          f"; expected {', '.join(sorted(keys))}")
+    if "particles" in data:
+        if data.keys() - {"particles"}:
+            raise PolicyError(f'{family.label}: "particles" is a policy on its own; drop '
+                              f"{', '.join(sorted(data.keys() - {'particles'}))}")
+        A = float_array(data["particles"], "policy particles", PolicyError)
+        if A.ndim != 2 or A.shape[0] != N:
+            raise PolicyError(f"{family.label}: policy particles have shape {list(A.shape)}; expected [{N}, M] "
+                              f"(one row of M actions per grid state)")
+        return ParticlePolicy(A[:, :, None])
+
+    def per_state(key: str) -> np.ndarray:
+        v = float_array(data[key], f"policy {key}", PolicyError)
+        if v.ndim == 0:
+            return np.full(N, float(v))
+        if v.shape != (N,):
+            raise PolicyError(f"{family.label}: policy {key} has shape {list(v.shape)}; expected a number or {N} "
+                              "numbers (one per grid state)")
+        return v
+
+    if "gain" in data:
+        if "mean" in data:
+            raise PolicyError(f'{family.label}: give "mean" or "gain", not both')
+        if len(family.axes) != 1:
+            raise PolicyError(f'{family.label}: "gain" (mean -gain x) needs a 1-D grid; give "mean" per state')
+        mean = -float(float_array(data["gain"], "policy gain", PolicyError)) * family.points[:, 0]
+    elif "mean" in data:
+        mean = per_state("mean")
+    else:
+        raise PolicyError(f'{family.label}: the policy needs "mean" (or "gain") with "std"')
+    if "std" not in data:
+        raise PolicyError(f'{family.label}: the policy needs "std" (0 for a deterministic policy)')
+    std = per_state("std")
+    bad = np.flatnonzero(std < 0)
+    if bad.size:
+        raise PolicyError(f"{family.label}: policy std of state {bad[0]} is {std[bad[0]]:g}; it must be >= 0")
+    if "quantiles" in data:
+        M = data["quantiles"]
+        if isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= 4096:
+            raise PolicyError(f"{family.label}: policy quantiles = {excerpt(M)} must be an integer in 1..4096")
+        if (std == 0).any():
+            return ParticlePolicy(np.repeat(mean[:, None, None], M, axis=1))
+        return QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), M)
+    return ("gaussian", mean, std)
+
+
+def _grid(family, policy) -> dict[str, Any]:
+    from otgeom.numeric.grid import action_gradient, gaussian_grid_chain, grid_chain
+
+    out: dict[str, Any] = {"grid": {"n_states": family.n_states, "axes": [ax.to_json() for ax in family.axes]}}
+    if isinstance(policy, tuple):
+        _, mean, std = policy
+        ch, E1, E2 = gaussian_grid_chain(family, mean, std)
+        out.update(policy_kind="gaussian", grad_mean=ch.rho * E1, grad_std=ch.rho * std * E2,
+                   grad_norm2=float(np.sum(ch.rho * (E1 ** 2 + (std * E2) ** 2))))
+    else:
+        ch = grid_chain(family, policy)
+        g, _ = action_gradient(family, ch)
+        G = g.reshape(family.n_states, -1)
+        out.update(policy_kind="particles", grad_particles=G,
+                   grad_norm2=float(np.sum(ch.rho[:, None] * policy.weights * G * G)))
+    cert = ch.certificates
+    scale = float(np.abs(ch.r).max() + 2 * np.abs(ch.h).max())
+    error = cert["truncation"] * scale + cert["residual_h"] + cert["residual_rho"] * float(np.abs(ch.r).max())
+    out.update(rho=ch.rho, J=ch.J, h=ch.h, regularity=cert, error=error, error_kind="estimate", converged=True)
+    return out
+
+
 def _lq(family, policy: LQPolicy, symbolic: bool) -> dict[str, Any]:
     from otgeom.numeric.lq import hessian_spectrum_at_optimum, lq_optimum, lq_point
 
@@ -295,6 +391,16 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
 
     if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance > 0):
         raise ParameterError(f"tolerance = {tolerance!r} must be a positive number")
+    if getattr(family, "kind", "finite") == "grid":
+        if hessian or symbolic:
+            raise ParameterError(f"{family.label}: --{'hessian' if hessian else 'symbolic'} is for finite families "
+                                 "with symbolic primitives; a grid family is evaluated on its sparse chain (otgeom "
+                                 "check runs its claims)")
+        out = {"family": family.label, "parameters": family.parameters_json(), "method": "grid"}
+        out.update(_jsonify(_grid(family, policy)))
+        out["tolerance"] = float(tolerance)
+        json.dumps(out)
+        return out
     if hessian and (getattr(family, "kind", "finite") == "lq" or family.action_dim != 1):
         what = "the lq family (its Hessians are in K, Sigma: see hessian_opt_eigenvalues)" \
             if getattr(family, "kind", "finite") == "lq" else f"d = {family.action_dim}"

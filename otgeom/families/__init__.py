@@ -33,6 +33,9 @@ BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("lq", {}),
     ("lq", {"example": "dean"}),
     ("lq", {"tau": "1/2"}),
+    ("grid-linear", {}),
+    ("double-well", {}),
+    ("pendulum", {}),
 )
 
 

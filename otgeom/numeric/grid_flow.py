@@ -11,10 +11,11 @@ families with a drift affine in a): :math:`m_i \leftarrow m_i - \eta\,\mathbb E[
 :math:`s_i \leftarrow s_i(1 - \eta\,\mathbb E[\partial_a^2 Q])`.
 
 Step-size rule (explicit steps): :math:`\eta = \min(\eta_{max}, \tfrac12 / \kappa)` with
-:math:`\kappa = \max_{i,m} (\nabla_a^2 Q)_+` the largest local curvature, then Armijo backtracking on the exact
-J (:math:`J_{new} \le J - \tfrac12\eta\,\|\mathrm{grad}\,J\|_g^2`, halving :math:`\eta`); the step is
+:math:`\kappa = \max_{i,m} (\nabla_a^2 Q)_+` the largest local curvature, capped at four times the last accepted step, then Armijo backtracking on the
+exact J (:math:`J_{new} \le J - \tfrac12\eta\,\|\mathrm{grad}\,J\|_g^2`, halving :math:`\eta`); the step is
 accepted only then, so **J decreases monotonically** along the computed flow whatever the curvature rule
-misses (the transport part of the Hessian).  The g-norm is
+misses (the transport part of the Hessian).  A trial step whose chain fails a regularity check (a state's
+:math:`\rho` below the solver's resolution) is rejected like one that does not decrease J.  The g-norm is
 :math:`\|\mathrm{grad}\,J\|_g^2 = \sum_i \rho_i \sum_m w_{im} |\nabla_a Q(x_i, a_{im})|^2` (Gaussian:
 :math:`\sum_i\rho_i(\mathbb E[\partial_aQ]^2 + s_i^2\mathbb E[\partial_a^2Q]^2)`).
 
@@ -41,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from otgeom.errors import GridWarning, NotConvergedError
+from otgeom.errors import GridWarning, NotConvergedError, RegularityError
 from otgeom.numeric.grid import BOUNDARY_TOLERANCE, GridChain, action_gradient, gaussian_grid_chain, grid_chain, particles_array
 from otgeom.numeric.policies import ParticlePolicy
 
@@ -113,13 +114,19 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
                 break
             kappa = float(np.max(st.curv, initial=0.0))
             eta = min(eta_max, 0.5 / kappa) if kappa > 0 and proximal is None else eta_max
+            if etas:
+                eta = min(eta, 4.0 * etas[-1])  # at most 4x the last accepted step: few backtracks
             for _ in range(60):
                 with warnings.catch_warnings():  # a rejected trial's boundary mass is not the flow's
                     warnings.simplefilter("ignore", GridWarning)
-                    trial = evaluate(move(st, eta))
-                decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None else 0.5 * proximal(st, trial) / eta
-                if trial.chain.J <= st.chain.J - decrease:
-                    break
+                    try:
+                        trial = evaluate(move(st, eta))
+                    except RegularityError:  # the step went too far (a state's rho underflows): shorter
+                        trial = None
+                if trial is not None:
+                    decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None else 0.5 * proximal(st, trial) / eta
+                    if trial.chain.J <= st.chain.J - decrease:
+                        break
                 eta *= 0.5
                 backtracks += 1
             else:
@@ -179,7 +186,7 @@ def particle_flow(fam, policy: ParticlePolicy, *, max_steps: int = 500, tol: flo
         return b.reshape(N, M)
 
     def displacement2(st: _State, trial: _State) -> float:
-        """:math:`\sum_i\rho_i\sum_m w_{im}|a^+_{im} - a_{im}|^2`, the squared g-length of the step."""
+        r""":math:`\sum_i\rho_i\sum_m w_{im}|a^+_{im} - a_{im}|^2`, the squared g-length of the step."""
         return float(np.sum(st.chain.rho[:, None] * w * (trial.x - st.x) ** 2))
 
     A0, _ = particles_array(policy, N)
