@@ -20,11 +20,25 @@ and the joint law is the product over axes (noise independent per axis).  Then
 
 with :math:`P_\pi` a sparse matrix (about :math:`N \times M \times` window entries, summed into
 :math:`N\times` window nonzeros).  :math:`\rho` and h come from **one** sparse LU factorisation of
-:math:`A = I - P` with its row 0 replaced by :math:`e_0^\top` (non-singular for an irreducible chain):
-:math:`h = A^{-1}\tilde b` with :math:`\tilde b = r - J` and :math:`\tilde b_0 = 0`, then shifted to
-:math:`\rho^\top h = 0`; and since :math:`A = (I - P) + e_0 (P_{0,\cdot})^\top`,
-:math:`\rho^\top A = \rho_0 P_{0,\cdot}`, so :math:`\rho \propto A^{-\top} P_{0,\cdot}^\top`.  A direct solver
-needs no warm start; the residuals of both solves are reported with every result.
+:math:`A = I - P` with its row k replaced by :math:`e_k^\top` (non-singular for an irreducible chain):
+:math:`h = A^{-1}\tilde b` with :math:`\tilde b = r - J` and :math:`\tilde b_k = 0`, then shifted to
+:math:`\rho^\top h = 0`; and since :math:`A = (I - P) + e_k (P_{k,\cdot})^\top`,
+:math:`\rho^\top A = \rho_k P_{k,\cdot}`, so :math:`\rho \propto A^{-\top} P_{k,\cdot}^\top`.  The equation of
+row k is then met only through the others, its error theirs divided by :math:`\rho_k`, so k must be a likely
+state: the state with the largest inflow :math:`\sum_i P_{ik}`, or, when :math:`\rho_k < \max\rho/10`, a
+second factorisation at :math:`\arg\max\rho`.  A direct solver needs no warm start; the residuals of both
+solves are reported with every result.
+
+How it is computed (the cost is linear in :math:`N \times M` at a fixed :math:`\sigma/h`): the pairs are taken
+in chunks of about :data:`_CHUNK` window entries, so no [pairs, window] array is formed; the kernel is kept as
+its drift parameters per pair (:class:`PairKernel` arrays are built only when asked for); in one dimension with
+a constant noise the window probabilities are a function of the drift's place u in its cell alone and come
+from a Taylor table in u (:func:`_q_table`; as accurate as the normal cdf it is built from, in the upper tail
+too, where a difference of two cdf values near 1 is not), the windows of the
+M pairs of a state are summed into a band of cells by bincount and the band is the CSR row where it lies
+inside the grid, and :math:`\sum_l\partial_a q_l h_l` is a sum over the window's edges of
+:math:`\phi(z_e)` times the jump of h there (summation by parts).  Chunks run on :func:`_threads` threads
+(``OTGEOM_THREADS``); the results do not depend on their number.
 
 Gaussian action laws :math:`\mathcal N(m_i, s_i^2)` per state, on a family whose drift is affine in a on one
 axis (:math:`\mu = g + b a`): the step is Gaussian with mean :math:`g + b m_i` and variance
@@ -41,8 +55,12 @@ named), and the mass that leaves the domain through a clipped or reflecting boun
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,47 +82,157 @@ TAIL_STDS = 7.5
 BOUNDARY_TOLERANCE = 1e-3
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: Window entries per chunk of pairs: the temporaries of one chunk (a few MB) stay in cache.
+_CHUNK = 1 << 17
+#: Drifts further than this many cells from the grid cannot be placed on it (int64 cell indices).
+_FAR = 2.0 ** 50
+#: Taylor tables of the 1-D window probabilities (:func:`_q_table`): the order, and the largest
+#: |u - t/T| r z over the window (so the remainder is about _TAYLOR_STEP^5/5! < 1e-17, relative).
+_TAYLOR_ORDER = 4
+_TAYLOR_STEP = 1e-3
+
+
+@dataclass(frozen=True)
+class _AxisDrift:
+    """The kernel of P pairs on one axis in compact form: drift mu, noise std (``noise``: its value when it is
+    the same for every pair, else None), action derivatives of the drift, the cell c holding mu (unfolded
+    index), the window half-width K (cells c - K .. c + K), the largest tail mass moved by the windows and the
+    mass leaving the domain per pair."""
+
+    axis: Any
+    mu: np.ndarray
+    std: np.ndarray
+    dmu: np.ndarray | None
+    ddmu: np.ndarray | None
+    K: int
+    c: np.ndarray
+    tail: float
+    outside: np.ndarray
+    noise: float | None = None
+
+
+def _axis_drift(axis, mu: np.ndarray, std: np.ndarray, dmu: np.ndarray | None, ddmu: np.ndarray | None,
+                noise: float | None = None) -> _AxisDrift:
+    h = axis.width
+    K = int(math.ceil(TAIL_STDS * float(np.max(std)) / h)) + 1
+    c = np.floor((mu - axis.lo) / h).astype(np.int64)
+    pick = slice(None)
+    if noise is not None:
+        # the tail Phi(z_0) + Phi(-z_last) is a function of the drift's place in its cell, u = (mu - lo)/h - c,
+        # decreasing then increasing (its derivative phi(z_0) - phi(z_last) changes sign once): its largest
+        # value is at the smallest or the largest u
+        u = (mu - axis.lo) / h - c
+        pick = [int(np.argmin(u)), int(np.argmax(u))]
+    m, s, cc = mu[pick], std[pick], c[pick]
+    tail = float(np.max(ndtr((axis.lo + (cc - K) * h - m) / s) + ndtr(-((axis.lo + (cc + K + 1) * h - m) / s))))
+    outside = np.zeros_like(mu)
+    if axis.boundary != "circle":
+        zl, zh = (axis.lo - mu) / std, (mu - axis.hi) / std
+        near = np.flatnonzero((zl > -40.0) | (zh > -40.0))  # ndtr(z) is exactly 0 below z = -37.7
+        outside[near] = ndtr(zl[near]) + ndtr(zh[near])
+    return _AxisDrift(axis, mu, std, dmu, ddmu, K, c, tail, outside, noise)
 
 
 @dataclass(frozen=True)
 class _AxisWindow:
-    cells: np.ndarray  # [P, L] cell index on this axis
-    q: np.ndarray  # [P, L]
+    cells: np.ndarray  # [C, L] cell index on this axis
+    q: np.ndarray  # [C, L]
     dq: np.ndarray | None
     ddq: np.ndarray | None
-    tail: float
-    outside: np.ndarray  # [P] mass leaving the domain (0 on a circle)
 
 
-def _axis_window(axis, mu: np.ndarray, std: np.ndarray, dmu: np.ndarray | None, ddmu: np.ndarray | None,
-                 order: int) -> _AxisWindow:
-    h = axis.width
-    K = int(math.ceil(TAIL_STDS * float(np.max(std)) / h)) + 1
-    c = np.floor((mu - axis.lo) / h).astype(np.int64)
+def _window(d: _AxisDrift, sl: slice, order: int, cells: bool = True) -> _AxisWindow:
+    """The windows of the pairs sl on one axis: cells, q and the action derivatives up to ``order``."""
+    axis, K = d.axis, d.K
     offsets = np.arange(-K, K + 2)
-    edges = axis.lo + (c[:, None] + offsets[None, :]) * h  # [P, 2K + 2]
-    z = (edges - mu[:, None]) / std[:, None]
-    tail = float(np.max(ndtr(z[:, 0]) + ndtr(-z[:, -1])))
-    cdf = ndtr(z)
+    mu, std = d.mu[sl], d.std[sl]
+    c = d.c[sl]
+    z = (axis.lo + (c[:, None] + offsets[None, :]) * axis.width - mu[:, None]) / std[:, None]  # [C, 2K + 2] edges
+    cdf = np.empty_like(z)
     cdf[:, 0] = 0.0
     cdf[:, -1] = 1.0
-    q = np.diff(cdf, axis=1)
-    cells = axis.cell_of(c[:, None] + offsets[None, :-1])
+    ndtr(z[:, 1:-1], out=cdf[:, 1:-1])
+    q = cdf[:, 1:] - cdf[:, :-1]
     dq = ddq = None
     if order >= 1:
         phi = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
         phi[:, 0] = 0.0
         phi[:, -1] = 0.0
         dphi = np.diff(phi, axis=1)
-        dq = -(dmu / std)[:, None] * dphi
+        s = d.dmu[sl] / std
+        dq = -s[:, None] * dphi
         if order >= 2:
-            zphi = z * phi
-            ddq = -((dmu / std) ** 2)[:, None] * np.diff(zphi, axis=1) - (ddmu / std)[:, None] * dphi
-    if axis.boundary == "circle":
-        outside = np.zeros_like(mu)
-    else:
-        outside = ndtr((axis.lo - mu) / std) + ndtr((mu - axis.hi) / std)
-    return _AxisWindow(cells, q, dq, ddq, tail, outside)
+            ddq = -(s ** 2)[:, None] * np.diff(z * phi, axis=1) - (d.ddmu[sl] / std)[:, None] * dphi
+    return _AxisWindow(axis.cell_of(c[:, None] + offsets[None, :-1]) if cells else None, q, dq, ddq)
+
+
+def _combine(axes, windows: list[_AxisWindow], order: int) -> tuple:
+    """Product over the axes: flat C-order cells, probabilities and their derivatives (product rule)."""
+    P = windows[0].q.shape[0]
+    cells, q = windows[0].cells, windows[0].q
+    dq, ddq = windows[0].dq, windows[0].ddq
+    for w, n in zip(windows[1:], [ax.cells for ax in axes[1:]]):
+        cells = (cells[:, :, None] * n + w.cells[:, None, :]).reshape(P, -1)
+        q0, q1 = q[:, :, None], w.q[:, None, :]
+        if order >= 2:
+            ddq = (ddq[:, :, None] * q1 + 2 * dq[:, :, None] * w.dq[:, None, :] + q0 * w.ddq[:, None, :]).reshape(P, -1)
+        if order >= 1:
+            dq = (dq[:, :, None] * q1 + q0 * w.dq[:, None, :]).reshape(P, -1)
+        q = (q0 * q1).reshape(P, -1)
+    return cells, q, dq, ddq
+
+
+def _window_size(drifts: list[_AxisDrift]) -> int:
+    return int(np.prod([2 * d.K + 1 for d in drifts]))
+
+
+def _chunks(n: int, per_item: int, align: int = 1) -> list[slice]:
+    """Slices of range(n) with about _CHUNK window entries each, their bounds multiples of ``align``."""
+    step = max(1, _CHUNK // max(per_item * align, 1)) * align
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def _threads() -> int:
+    """Worker threads for the chunks (numpy releases the GIL in its loops): ``OTGEOM_THREADS`` if set, else the
+    cores this process may use, at most 8.  Results do not depend on it (every chunk writes its own rows)."""
+    env = os.environ.get("OTGEOM_THREADS", "").strip()
+    if env:
+        return max(1, int(env))
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _each(fn, slices: list[slice]) -> None:
+    """fn(slice) for every chunk, on :func:`_threads` workers when there is more than one chunk."""
+    n = _threads()
+    if n == 1 or len(slices) < 2 or threading.current_thread().name.startswith("otgeom-grid"):
+        for sl in slices:
+            fn(sl)
+        return
+    with _POOL_LOCK:
+        pool = _POOL.get(n)
+        if pool is None:
+            pool = _POOL[n] = ThreadPoolExecutor(n, thread_name_prefix="otgeom-grid")
+    for f in [pool.submit(fn, sl) for sl in slices]:
+        f.result()
+
+
+def _truncation(drifts: list[_AxisDrift]) -> float:
+    return float(sum(d.tail for d in drifts))
+
+
+def _outside(drifts: list[_AxisDrift]) -> np.ndarray:
+    outside = drifts[0].outside
+    for d in drifts[1:]:
+        outside = 1.0 - (1.0 - outside) * (1.0 - d.outside)
+    return outside
 
 
 @dataclass(frozen=True)
@@ -121,6 +249,56 @@ class PairKernel:
     outside: np.ndarray
 
 
+def _materialize(drifts: list[_AxisDrift], order: int) -> PairKernel:
+    """The full [P, W] arrays of a kernel, filled chunk by chunk."""
+    axes = [d.axis for d in drifts]
+    P, W = drifts[0].mu.shape[0], _window_size(drifts)
+    cells = np.empty((P, W), np.int64)
+    q = np.empty((P, W))
+    dq = np.empty((P, W)) if order >= 1 else None
+    ddq = np.empty((P, W)) if order >= 2 else None
+
+    def fill(sl):
+        cc, qq, dd, ee = _combine(axes, [_window(d, sl, order) for d in drifts], order)
+        cells[sl], q[sl] = cc, qq
+        if order >= 1:
+            dq[sl] = dd
+        if order >= 2:
+            ddq[sl] = ee
+
+    _each(fill, _chunks(P, W))
+    return PairKernel(cells, q, dq, ddq, _truncation(drifts), _outside(drifts))
+
+
+class _LazyKernel(PairKernel):
+    """A :class:`PairKernel` kept as its per-axis drift parameters (a few numbers per pair, not four [P, W]
+    arrays): ``cells``, ``q``, ``dq`` and ``ddq`` are built on first access; ``truncation`` and ``outside``
+    are stored.  The chain and the gradient work from the parameters directly, chunk by chunk."""
+
+    def __init__(self, drifts: list[_AxisDrift], order: int):  # noqa: D107 (not the dataclass __init__)
+        object.__setattr__(self, "drifts", drifts)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "truncation", _truncation(drifts))
+        object.__setattr__(self, "outside", _outside(drifts))
+        object.__setattr__(self, "_full", None)
+
+    def _arrays(self) -> PairKernel:
+        if self._full is None:
+            object.__setattr__(self, "_full", _materialize(self.drifts, self.order))
+        return self._full
+
+    cells = property(lambda self: self._arrays().cells)
+    q = property(lambda self: self._arrays().q)
+    dq = property(lambda self: self._arrays().dq if self.order >= 1 else None)
+    ddq = property(lambda self: self._arrays().ddq if self.order >= 2 else None)
+
+
+def _has_order(kernel: PairKernel, order: int) -> bool:
+    if isinstance(kernel, _LazyKernel):
+        return kernel.order >= order
+    return kernel.dq is not None and (order < 2 or kernel.ddq is not None)
+
+
 def _check_drift(fam, name: str, values: np.ndarray, states: np.ndarray, actions: np.ndarray) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
@@ -131,12 +309,24 @@ def _check_drift(fam, name: str, values: np.ndarray, states: np.ndarray, actions
                           f"a = {actions[k]:.6g} ({bad.size} of {values.size} state-action pairs are not finite)")
 
 
-def pair_kernel(fam, states: np.ndarray, actions: np.ndarray, order: int = 1) -> PairKernel:
-    """Kernel windows of the pairs (states[p], actions[p]) with action derivatives up to ``order`` (0, 1, 2)."""
-    states = np.asarray(states, np.int64)
-    actions = np.asarray(actions, float)
+def _check_far(fam, axis, mu: np.ndarray, states: np.ndarray, actions: np.ndarray) -> None:
+    """A drift must lie within 2^50 cells of the grid (its cell is an int64; beyond, float cells are not exact)."""
+    lo, hi = axis.lo - _FAR * axis.width, axis.hi + _FAR * axis.width
+    if mu.size and np.min(mu) >= lo and np.max(mu) <= hi:
+        return
+    far = np.flatnonzero(~((mu >= lo) & (mu <= hi)))
+    if far.size:
+        k = int(far[0])
+        i = int(states[k])
+        at = ", ".join(f"{n} = {fam.points[i, j]:.6g}" for j, n in enumerate(fam.spec.state_names))
+        raise FamilyError(f"{fam.name}: the drift on axis {axis.name} is {mu[k]:.6g} at grid state {i} ({at}) with "
+                          f"action a = {actions[k]:.6g}, more than 2^50 cells of width {axis.width:.4g} from the grid "
+                          f"({far.size} of {mu.size} state-action pairs): it cannot be placed on the grid")
+
+
+def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_AxisDrift]:
     X = fam.points[states]
-    windows = []
+    drifts = []
     for k, axis in enumerate(fam.axes):
         with np.errstate(all="ignore"):
             mu = fam.evaluate("drift", X, actions, k)
@@ -146,29 +336,251 @@ def pair_kernel(fam, states: np.ndarray, actions: np.ndarray, order: int = 1) ->
                         ("second action derivative of the drift", ddmu)):
             if v is not None:
                 _check_drift(fam, f"{name} on axis {axis.name}", v, states, actions)
-        std = np.full_like(mu, axis.noise)
-        windows.append(_axis_window(axis, mu, std, dmu, ddmu, order))
-    return _combine(fam, windows, order)
+        _check_far(fam, axis, mu, states, actions)
+        std = np.broadcast_to(np.float64(axis.noise), mu.shape)
+        drifts.append(_axis_drift(axis, mu, std, dmu, ddmu, float(axis.noise)))
+    return drifts
 
 
-def _combine(fam, windows: list[_AxisWindow], order: int) -> PairKernel:
-    """Product over the axes: flat C-order cells, probabilities and their derivatives (product rule)."""
-    P = windows[0].q.shape[0]
-    cells, q = windows[0].cells, windows[0].q
-    dq, ddq = windows[0].dq, windows[0].ddq
-    tail = windows[0].tail
-    outside = windows[0].outside
-    for w, n in zip(windows[1:], [ax.cells for ax in fam.axes[1:]]):
-        cells = (cells[:, :, None] * n + w.cells[:, None, :]).reshape(P, -1)
-        q0, q1 = q[:, :, None], w.q[:, None, :]
+def pair_kernel(fam, states: np.ndarray, actions: np.ndarray, order: int = 1) -> PairKernel:
+    """Kernel windows of the pairs (states[p], actions[p]) with action derivatives up to ``order`` (0, 1, 2)."""
+    states = np.asarray(states, np.int64)
+    actions = np.asarray(actions, float)
+    return _materialize(_drifts(fam, states, actions, order), order)
+
+
+# ----------------------------------------------------------------------------- assembly of P
+@functools.lru_cache(maxsize=8)
+def _q_table(r: float, K: int) -> tuple[np.ndarray, int]:
+    r"""Taylor coefficients, in the drift's place u in its cell, of the window probabilities on one axis with a
+    constant noise: shape=[T + 1, n + 1, 2K + 1] and T.
+
+    With r = h/sigma and u = (mu - lo)/h - c in [0, 1), the window's edges are at :math:`z_e = (o_e - u) r`,
+    :math:`o_e = -K .. K + 1`, so :math:`q_l = \Phi(z_{l+1}) - \Phi(z_l)` (the end edges at 0 and 1) depends on
+    u alone, with :math:`\tfrac{d^k}{du^k}\Phi((o - u) r) = -r^k He_{k-1}(z)\phi(z)`.  Row t holds
+    :math:`q_l^{(k)}(t/T)/k!`, k = 0..n; T is chosen so that :math:`r z_{max}/(2T) \le` ``_TAYLOR_STEP``,
+    which bounds the relative remainder of every entry, the tails included, by about
+    ``_TAYLOR_STEP**(n+1)/(n+1)!`` (q itself is taken from the side where it is small, so the upper tail keeps
+    its relative accuracy, which the difference of two values near 1 loses)."""
+    n = _TAYLOR_ORDER
+    T = max(16, int(math.ceil(r * (K + 1) * r / (2 * _TAYLOR_STEP))))
+    u = np.arange(T + 1) / T
+    z = (np.arange(-K, K + 2)[None, :] - u[:, None]) * r  # [T + 1, 2K + 2] edges
+    lower, upper = z[:, :-1], z[:, 1:]
+    cdf_lo, cdf_up, sf_lo, sf_up = ndtr(lower), ndtr(upper), ndtr(-lower), ndtr(-upper)
+    cdf_lo[:, 0], sf_lo[:, 0], cdf_up[:, -1], sf_up[:, -1] = 0.0, 1.0, 1.0, 0.0
+    tab = np.empty((T + 1, n + 1, 2 * K + 1))
+    tab[:, 0] = np.where(lower >= 0, sf_lo - sf_up, cdf_up - cdf_lo)
+    phi = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+    phi[:, 0] = phi[:, -1] = 0.0
+    he_prev, he = np.zeros_like(z), np.ones_like(z)  # He_{k-2}, He_{k-1}
+    for k in range(1, n + 1):
+        g = he * phi
+        tab[:, k] = -(r ** k / math.factorial(k)) * (g[:, 1:] - g[:, :-1])
+        he_prev, he = he, z * he - (k - 1) * he_prev
+    tab.setflags(write=False)
+    return tab, T
+
+
+def _q_taylor(d: _AxisDrift, sl: slice, table: tuple[np.ndarray, int], weights: np.ndarray | None = None) -> np.ndarray:
+    """q (times ``weights`` when given) of the pairs sl on a 1-D axis with constant noise, shape=[C, 2K + 1],
+    from the Taylor table."""
+    tab, T = table
+    x = ((d.mu[sl] - d.axis.lo) / d.axis.width - d.c[sl]) * T
+    t = np.rint(x).astype(np.intp)
+    delta = (x - t) / T
+    powers = np.empty((t.size, tab.shape[1]))
+    powers[:, 0] = 1.0 if weights is None else weights
+    for k in range(1, tab.shape[1]):
+        np.multiply(powers[:, k - 1], delta, out=powers[:, k])
+    return np.einsum("pk,pkl->pl", powers, tab[t])
+
+
+def _pair_q(drifts: list[_AxisDrift], sl: slice, weights: np.ndarray) -> np.ndarray:
+    """Weighted q of the pairs sl, shape=[C, W0, W1, ...] (product over the axes), without cells or derivatives."""
+    if len(drifts) == 1 and drifts[0].noise is not None:
+        d = drifts[0]
+        return _q_taylor(d, sl, _q_table(d.axis.width / d.noise, d.K), weights[sl])
+    q = _window(drifts[0], sl, 0, cells=False).q
+    for d in drifts[1:]:
+        q1 = _window(d, sl, 0, cells=False).q
+        q = q[..., None] * q1.reshape((q1.shape[0],) + (1,) * (q.ndim - 1) + (q1.shape[1],))
+    q *= weights[sl].reshape((-1,) + (1,) * len(drifts))
+    return q
+
+
+def _assemble_band(fam, drifts: list[_AxisDrift], weights: np.ndarray, M: int):
+    r"""P from pairs grouped by state (pair p = i M + m), or None when the bands would be too wide.
+
+    Per state i and axis k, the windows of its M pairs lie in a band of B_k unfolded cells starting at
+    base_k(i); their weighted probabilities are summed into the band by one bincount per chunk of states.
+    Where the band lies inside the grid on every axis, its cells are distinct and increasing in the flat
+    C order, so the band is the CSR row as it stands; only the rows whose band reaches a boundary (where the
+    boundary rule maps several unfolded cells to one) are sorted and have their duplicates summed.
+    """
+    axes = [d.axis for d in drifts]
+    N = fam.n_states
+    widths = [2 * d.K + 1 for d in drifts]
+    W = int(np.prod(widths))
+    bases, offs, B = [], [], []
+    for d, w in zip(drifts, widths):
+        first = (d.c - d.K).reshape(N, M)
+        base = first.min(axis=1)
+        off = (first - base[:, None]).ravel()
+        bases.append(base)
+        offs.append(off)
+        B.append(int(off.max()) + w)
+    Btot = int(np.prod(B))
+    if N * Btot > 4 * N * M * W + 4096:
+        return None
+    band = np.empty((N, Btot))
+
+    def fill(ss):
+        sl = slice(ss.start * M, ss.stop * M)
+        n = ss.stop - ss.start
+        q = _pair_q(drifts, sl, weights)
+        idx = np.repeat(np.arange(0, n * B[0], B[0], dtype=np.int64), M) + offs[0][sl]
+        if len(drifts) == 1:
+            idx = idx[:, None] + np.arange(widths[0])
+        else:
+            idx = idx[:, None] + np.arange(widths[0])
+            for k in range(1, len(drifts)):
+                pos = offs[k][sl, None] + np.arange(widths[k])
+                idx = idx[..., None] * B[k] + pos.reshape((pos.shape[0],) + (1,) * k + (widths[k],))
+        band[ss] = np.bincount(idx.ravel(), q.ravel(), minlength=n * Btot).reshape(n, Btot)
+
+    _each(fill, _chunks(N, M * W))
+    # flat C-order cells: inside the grid, the band's first cell plus a fixed pattern
+    good = np.ones(N, bool)
+    start = np.zeros(N, np.int64)
+    pattern = np.zeros(1, np.int64)
+    for ax, base, b in zip(axes, bases, B):
+        good &= (base >= 0) & (base + b <= ax.cells)
+        start = start * ax.cells + base
+        pattern = (pattern[:, None] * ax.cells + np.arange(b)).ravel()
+    bad = np.flatnonzero(~good)
+    bad_cols = np.zeros((bad.size, 1), np.int64)
+    for ax, base, b in zip(axes, bases, B):
+        cells = ax.cell_of(base[bad, None] + np.arange(b))
+        bad_cols = (bad_cols[:, :, None] * ax.cells + cells[:, None, :]).reshape(bad.size, bad_cols.shape[1] * b)
+    return _band_csr(N, band, start, pattern, good, bad, bad_cols)
+
+
+def _band_csr(N: int, band: np.ndarray, start: np.ndarray, pattern: np.ndarray, good: np.ndarray,
+              bad: np.ndarray, bad_cols: np.ndarray):
+    """CSR matrix of the rows band[i]: at columns start[i] + pattern where ``good`` (distinct, increasing), at
+    bad_cols (rows ``bad``) sorted with duplicates summed elsewhere."""
+    Btot = band.shape[1]
+    counts = np.full(N, Btot, np.int64)
+    if bad.size:
+        keys = (np.arange(bad.size, dtype=np.int64)[:, None] * N + bad_cols).ravel()
+        uniq, inv = np.unique(keys, return_inverse=True)
+        sums = np.bincount(inv.ravel(), band[bad].ravel(), minlength=uniq.size)
+        urow = uniq // N
+        ucount = np.bincount(urow, minlength=bad.size)
+        counts[bad] = ucount
+    indptr = np.zeros(N + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    itype = np.int32 if max(nnz, N) < 2 ** 31 - 1 else np.int64
+    start, pattern = start.astype(itype), pattern.astype(itype)
+    if not bad.size:
+        data = band.reshape(-1)
+        indices = (start[:, None] + pattern).reshape(-1)
+    else:
+        data = np.empty(nnz)
+        indices = np.empty(nnz, itype)
+        flips = np.flatnonzero(np.diff(np.concatenate([[0], good.view(np.int8), [0]])))
+        for a, b in zip(flips[::2], flips[1::2]):  # runs of good rows a..b-1: one contiguous block each
+            i0, i1 = indptr[a], indptr[b]
+            data[i0:i1] = band[a:b].reshape(-1)
+            np.add(start[a:b, None], pattern, out=indices[i0:i1].reshape(b - a, Btot))
+        first = np.zeros(bad.size, np.int64)
+        np.cumsum(ucount[:-1], out=first[1:])
+        dest = indptr[bad][urow] + (np.arange(uniq.size) - first[urow])
+        data[dest] = sums
+        indices[dest] = uniq % N
+    return sparse.csr_matrix((data, indices, indptr.astype(itype)), shape=(N, N))
+
+
+def _assemble_pairs(fam, drifts: list[_AxisDrift], weights: np.ndarray, states: np.ndarray):
+    """P from pairs in any order: the windows' entries chunk by chunk, duplicates summed by the CSR build."""
+    axes = [d.axis for d in drifts]
+    N = fam.n_states
+    P, W = states.shape[0], _window_size(drifts)
+    rows = np.repeat(states, W)
+    cols = np.empty(P * W, np.int64)
+    data = np.empty(P * W)
+
+    def fill(sl):
+        cc, qq, _, _ = _combine(axes, [_window(d, sl, 0) for d in drifts], 0)
+        cols[sl.start * W:sl.stop * W] = cc.ravel()
+        data[sl.start * W:sl.stop * W] = (qq * weights[sl, None]).ravel()
+
+    _each(fill, _chunks(P, W))
+    return sparse.csr_matrix((data, (rows, cols)), shape=(N, N))
+
+
+def _assemble(fam, drifts: list[_AxisDrift], weights: np.ndarray, states: np.ndarray, M: int):
+    """P_pi(i, j) = sum_m w_im p(j | i, a_im) as CSR; pairs grouped by state (p = i M + m)."""
+    P = _assemble_band(fam, drifts, weights, M)
+    return P if P is not None else _assemble_pairs(fam, drifts, weights, states)
+
+
+# ----------------------------------------------------------------------------- sum_j d^k p(j|pair) h(j)
+def _contract(drifts: list[_AxisDrift], h: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray | None]:
+    r""":math:`\sum_j \partial_a p(j\mid p)\,h(j)` and (order 2) :math:`\sum_j \partial_a^2 p(j\mid p)\,h(j)`
+    per pair, chunk by chunk.
+
+    One axis: summation by parts over the window's edges (the end edges have :math:`\phi = 0`),
+    :math:`\sum_l \partial_a q_l h_l = \tfrac{\mu'}{\sigma}\sum_e \phi(z_e)\,\Delta h_e` and
+    :math:`\sum_l \partial_a^2 q_l h_l = \tfrac{\mu'^2}{\sigma^2}\sum_e z_e\phi(z_e)\,\Delta h_e
+    + \tfrac{\mu''}{\sigma}\sum_e\phi(z_e)\,\Delta h_e`, with :math:`\Delta h_e` the jump of h across the
+    edge (of the unfolded line, computed once), so no [P, W] kernel is formed.  Several axes: the product
+    kernel of each chunk against h at its cells.
+    """
+    P = drifts[0].mu.shape[0]
+    G = np.empty(P)
+    H = np.empty(P) if order >= 2 else None
+    if len(drifts) == 1:
+        d = drifts[0]
+        K, axis = d.K, d.axis
+        kmin, kmax = int(d.c.min()) - K, int(d.c.max()) + K
+        if kmax - kmin <= 4 * axis.cells + 8 * K + (1 << 16):
+            D = np.diff(h[axis.cell_of(np.arange(kmin, kmax + 1))])  # D[j]: jump at the edge after cell kmin + j
+            Dw = np.lib.stride_tricks.sliding_window_view(D, 2 * K)
+            o = np.arange(-K + 1, K + 1, dtype=float)  # the interior edges, z_e = z_c + o_e r
+            basis = np.stack([np.ones(2 * K), o], axis=1)
+
+            def fill(sl):
+                r = axis.width / d.std[sl]
+                zc = -((d.mu[sl] - axis.lo) / axis.width - d.c[sl]) * r
+                z = o * r[:, None]
+                z += zc[:, None]
+                e = np.square(z)
+                e *= -0.5
+                np.exp(e, out=e)
+                e *= Dw[d.c[sl] - K - kmin]
+                S = e @ basis  # sum_e exp(-z_e^2/2) dh_e and sum_e o_e exp(-z_e^2/2) dh_e
+                s = d.dmu[sl] / d.std[sl] * _INV_SQRT_2PI
+                G[sl] = s * S[:, 0]
+                if order >= 2:
+                    H[sl] = (s * (d.dmu[sl] / d.std[sl])) * (zc * S[:, 0] + r * S[:, 1]) \
+                        + (d.ddmu[sl] / d.std[sl] * _INV_SQRT_2PI) * S[:, 0]
+
+            _each(fill, _chunks(P, 2 * K))
+            return G, H
+    axes = [d.axis for d in drifts]
+
+    def fill(sl):
+        cells, _, dq, ddq = _combine(axes, [_window(d, sl, order) for d in drifts], order)
+        hw = h[cells]
+        G[sl] = np.einsum("pw,pw->p", dq, hw)
         if order >= 2:
-            ddq = (ddq[:, :, None] * q1 + 2 * dq[:, :, None] * w.dq[:, None, :] + q0 * w.ddq[:, None, :]).reshape(P, -1)
-        if order >= 1:
-            dq = (dq[:, :, None] * q1 + q0 * w.dq[:, None, :]).reshape(P, -1)
-        q = (q0 * q1).reshape(P, -1)
-        tail += w.tail
-        outside = 1.0 - (1.0 - outside) * (1.0 - w.outside)
-    return PairKernel(cells, q, dq, ddq, tail, outside)
+            H[sl] = np.einsum("pw,pw->p", ddq, hw)
+
+    _each(fill, _chunks(P, _window_size(drifts)))
+    return G, H
 
 
 # ----------------------------------------------------------------------------- the chain
@@ -193,6 +605,9 @@ class GridChain:
 
 
 def _closed_classes_sparse(P) -> list[list[int]]:
+    if (P.data == 0).any():  # an explicitly stored zero is an edge to csgraph, not a transition
+        P = P.copy()
+        P.eliminate_zeros()
     k, labels = connected_components(P, directed=True, connection="strong")
     if k == 1:
         return [list(range(P.shape[0]))]
@@ -204,33 +619,59 @@ def _closed_classes_sparse(P) -> list[list[int]]:
 
 
 def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.ndarray, float, np.ndarray, dict]:
-    """rho, J, h and the certificates of a sparse stochastic matrix P (CSR) with one sparse LU."""
+    """rho, J, h and the certificates of a sparse stochastic matrix P (CSR) with one sparse LU (two when the
+    first guess of a likely state was poor)."""
     N = P.shape[0]
     check_classes(_closed_classes_sparse(P), N, owner)
-    I = sparse.identity(N, format="csr")
-    mask = np.ones(N)
-    mask[0] = 0.0
-    e0 = sparse.csr_matrix(([1.0], ([0], [0])), shape=(N, N))
-    A = (sparse.diags(mask) @ (I - P) + e0).tocsc()
-    lu = splu(A)
-    p0 = np.asarray(P[0].todense()).ravel()
-    rho = lu.solve(p0, trans="T")
+    IP = (sparse.identity(N, format="csr") - P).tocsr()
+    IP.sum_duplicates()
+    rows = np.repeat(np.arange(N), np.diff(IP.indptr))
+    dist = np.abs(IP.indices - rows)
+    # A matrix whose nonzeros lie near the diagonal (a 1-D grid, also when it wraps around) keeps its band in the
+    # natural order; otherwise SuperLU's column ordering decides.
+    natural = int(np.max(np.minimum(dist, N - dist), initial=0)) * N <= 4 * IP.nnz
+
+    def factor(k: int):
+        """LU of A = I - P with row k replaced by e_k, as the LU of A^T (CSR A read as CSC: no copy); A^T is
+        column diagonally dominant, so its pivots stay on the diagonal."""
+        row = slice(IP.indptr[k], IP.indptr[k + 1])
+        keep = IP.data[row].copy()
+        IP.data[row] = np.where(IP.indices[row] == k, 1.0, 0.0)
+        try:
+            return splu(IP.T, permc_spec="NATURAL" if natural else "COLAMD")
+        finally:
+            IP.data[row] = keep
+
+    def pk(k: int) -> np.ndarray:
+        v = np.zeros(N)
+        v[P.indices[P.indptr[k]:P.indptr[k + 1]]] = P.data[P.indptr[k]:P.indptr[k + 1]]
+        return v
+
+    # The replaced row should belong to a likely state: the equation of row k is met only through the others, so
+    # its error is theirs divided by rho_k (from the corner state of a grid, h lost 5 digits).  First guess: the
+    # state with the largest inflow sum_i P_ik; if rho says otherwise, factor again at its largest entry.
+    k = int(np.argmax(np.asarray(P.sum(axis=0)).ravel()))
+    lu = factor(k)
+    rho = lu.solve(pk(k))
     rho = rho / rho.sum()
-    k = int(np.argmin(rho))
-    if not rho[k] > 0:
-        raise RegularityError(f"{owner}: rho({k}) = {rho[k]:.3g} (R2 fails numerically: the stationary mass of state "
-                              f"{k} is below the solver's resolution), so the metric is degenerate there",
-                              {"state": k, "rho": float(rho[k])})
+    i = int(np.argmin(rho))
+    if not rho[i] > 0:
+        raise RegularityError(f"{owner}: rho({i}) = {rho[i]:.3g} (R2 fails numerically: the stationary mass of state "
+                              f"{i} is below the solver's resolution), so the metric is degenerate there",
+                              {"state": i, "rho": float(rho[i])})
+    if 10 * rho[k] < rho.max():
+        k = int(np.argmax(rho))
+        lu = factor(k)
     J = float(rho @ r)
     b = r - J
-    b[0] = 0.0
-    h = lu.solve(b)
+    b[k] = 0.0
+    h = lu.solve(b, trans="T")
     h = h - rho @ h
     res_rho = float(np.abs(rho - P.T @ rho).sum())
     res_h = float(np.abs(h - P @ h - (r - J)).max())
     diag = P.diagonal()
-    cert = {"irreducible": True, "aperiodic": True if (diag > 0).any() else None, "min_rho": float(rho[k]),
-            "argmin_rho": k, "residual_rho": res_rho, "residual_h": res_h}
+    cert = {"irreducible": True, "aperiodic": True if (diag > 0).any() else None, "min_rho": float(rho[i]),
+            "argmin_rho": i, "residual_rho": res_rho, "residual_h": res_h}
     return rho, J, h, cert
 
 
@@ -244,19 +685,11 @@ def particles_array(policy, n_states: int) -> tuple[np.ndarray, np.ndarray]:
     return x[:, :, 0], np.asarray(policy.weights, float)
 
 
-def _assemble(fam, kernel: PairKernel, weights: np.ndarray, states: np.ndarray):
-    N = fam.n_states
-    W = kernel.cells.shape[1]
-    rows = np.repeat(states, W)
-    data = (kernel.q * weights[:, None]).ravel()
-    return sparse.csr_matrix((data, (rows, kernel.cells.ravel())), shape=(N, N))
-
-
 def _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actions=None) -> GridChain:
     rho, J, h, cert = solve_sparse_chain(P, r, owner)
     if fam.n_states <= 300:
         Pd = P.toarray()
-        cert["dobrushin"] = 0.5 * float(np.abs(Pd[:, None, :] - Pd[None, :, :]).sum(axis=2).max())
+        cert["dobrushin"] = 0.5 * max(float(np.abs(Pd[i] - Pd).sum(axis=1).max()) for i in range(Pd.shape[0]))
     cert["truncation"] = kernel.truncation
     per_state = np.bincount(states, weights=weights * kernel.outside, minlength=fam.n_states)
     cert["boundary_mass"] = float(rho @ per_state)
@@ -281,13 +714,13 @@ def grid_chain(fam, policy, owner: str | None = None, order: int = 1,
     N, M = A.shape
     states = np.repeat(np.arange(N), M)
     actions, weights = A.ravel(), w.ravel()
-    kernel = pair_kernel(fam, states, actions, order)
-    P = _assemble(fam, kernel, weights, states)
+    drifts = _drifts(fam, states, actions, order)
+    P = _assemble(fam, drifts, weights, states, M)
     with np.errstate(all="ignore"):
         c = fam.evaluate("cost", fam.points[states], actions)
     _check_drift(fam, "cost", c, states, actions)
     r = np.bincount(states, weights=weights * c, minlength=N)
-    return _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actions)
+    return _finish(fam, P, r, _LazyKernel(drifts, order), weights, states, owner, boundary_tolerance, actions)
 
 
 def action_gradient(fam, chain: GridChain, states: np.ndarray | None = None, actions: np.ndarray | None = None,
@@ -298,15 +731,21 @@ def action_gradient(fam, chain: GridChain, states: np.ndarray | None = None, act
     """
     if states is None:
         kernel, actions = chain.kernel, chain.actions
-        if actions is None or kernel.dq is None or (order >= 2 and kernel.ddq is None):
+        if actions is None or kernel is None or not _has_order(kernel, max(order, 1)):
             raise ValueError("the chain was built without particles or without the action derivatives asked for")
         states = np.repeat(np.arange(fam.n_states), actions.size // fam.n_states)
+        if isinstance(kernel, _LazyKernel):
+            G, H = _contract(kernel.drifts, chain.h, order)
+        else:
+            hw = chain.h[kernel.cells]
+            G = np.einsum("pw,pw->p", kernel.dq, hw)
+            H = np.einsum("pw,pw->p", kernel.ddq, hw) if order >= 2 else None
     else:
-        kernel = pair_kernel(fam, states, actions, order)
+        st = np.asarray(states, np.int64)
+        G, H = _contract(_drifts(fam, st, np.asarray(actions, float), order), chain.h, order)
     X = fam.points[states]
-    hw = chain.h[kernel.cells]
-    g = fam.evaluate("cost_a", X, actions) + np.einsum("pw,pw->p", kernel.dq, hw)
-    H = fam.evaluate("cost_aa", X, actions) + np.einsum("pw,pw->p", kernel.ddq, hw) if order >= 2 else None
+    g = fam.evaluate("cost_a", X, actions) + G
+    H = fam.evaluate("cost_aa", X, actions) + H if order >= 2 else None
     return g, H
 
 
@@ -342,7 +781,7 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
     X = fam.points
     states = np.arange(N)
     zero = np.zeros(N)
-    windows = []
+    drifts = []
     for k, axis in enumerate(fam.axes):
         with np.errstate(all="ignore"):
             g = fam.evaluate("drift", X, zero, k)
@@ -350,9 +789,9 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
         _check_drift(fam, f"drift on axis {axis.name}", g, states, zero)
         _check_drift(fam, f"action derivative of the drift on axis {axis.name}", b, states, zero)
         mu = g + b * mean
+        _check_far(fam, axis, mu, states, mean)
         tau = np.sqrt(axis.noise ** 2 + (b * std) ** 2)
-        windows.append(_axis_window(axis, mu, tau, b, zero, 2))
-    kernel = _combine(fam, windows, 2)
+        drifts.append(_axis_drift(axis, mu, tau, b, zero))
     z, w = np.polynomial.hermite_e.hermegauss(deg // 2 + 2)
     w = w / w.sum()
     A = mean[:, None] + std[:, None] * z[None, :]
@@ -366,9 +805,7 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
                      A.ravel())
         moments.append(v @ w)
     weights = np.ones(N)
-    P = _assemble(fam, kernel, weights, states)
-    chain = _finish(fam, P, moments[0], kernel, weights, states, owner, boundary_tolerance)
-    hw = chain.h[kernel.cells]
-    EdQ = moments[1] + np.einsum("pw,pw->p", kernel.dq, hw)
-    EddQ = moments[2] + np.einsum("pw,pw->p", kernel.ddq, hw)
-    return chain, EdQ, EddQ
+    P = _assemble(fam, drifts, weights, states, 1)
+    chain = _finish(fam, P, moments[0], _LazyKernel(drifts, 2), weights, states, owner, boundary_tolerance)
+    G, H = _contract(drifts, chain.h, 2)
+    return chain, moments[1] + G, moments[2] + H
