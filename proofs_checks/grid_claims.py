@@ -8,6 +8,8 @@ r"""Claims of THEORY.md section 6: the grid method (grid families, kind ``"grid"
 * ``grid-gaussian-gradient``: the derived closed form of the Gaussian-per-state chain,
   :math:`\partial J/\partial m_i = \rho_i\,\mathbb E[\partial_a Q]`,
   :math:`\partial J/\partial s_i = \rho_i s_i\,\mathbb E[\partial_a^2 Q]`, by Taylor slopes of J.
+* ``grid-energy-decay``: along the flow's velocity J falls at the rate :math:`-g(\mathrm{grad}\,J,
+  \mathrm{grad}\,J)` (Taylor slope of J along one flow step).
 * ``grid-lq-limit``: the LQ closed form of THEORY.md section 5 against the grid-linear chain refined in h and
   extrapolated (Richardson with the observed order).
 """
@@ -312,4 +314,43 @@ GRID_LQ_LIMIT = Claim(
     family_kind="grid",
 )
 
-CLAIMS = [GRID_CHAIN_SIMULATION, GRID_GRADIENT, GRID_GAUSSIAN_GRADIENT, GRID_LQ_LIMIT]
+# ----------------------------------------------------------------------------- grid-energy-decay
+def _check_energy_decay(fam, rng, formula):
+    """Along a flow step a <- a + eps v(a) with the velocity under test, J must fall at the rate
+    -g(grad J, grad J): the Taylor remainder of J(eps) - (J - eps |grad J|_g^2) has slope 2 only for
+    v = -grad J.  |grad J|_g^2 uses the policy-gradient formula (checked on its own by ``grid-gradient``);
+    what this claim tests is that the flow's velocity realises the energy identity."""
+    pol = random_grid_particles(fam, rng)
+    ch = grid_chain(fam, pol, order=1)
+    M = pol.particles.shape[1]
+    G = action_gradient(fam, ch)[0].reshape(fam.n_states, M)
+    g2 = float(np.sum(ch.rho[:, None] * pol.weights * G * G))
+    V = np.asarray(formula(fam, ch), float).reshape(fam.n_states, M)
+    res = taylor_check(lambda e: grid_chain(fam, ParticlePolicy(pol.particles + e * V[:, :, None], pol.weights),
+                                            order=0).J,
+                       lambda e: ch.J - e * g2, 1, "flow step", eps=2.0 ** -np.arange(1, 18))
+    return taylor_outcome([res], [{"grad_norm2": g2}])
+
+
+def _flow_velocity(fam, ch):
+    return -action_gradient(fam, ch)[0]
+
+
+GRID_ENERGY_DECAY = Claim(
+    name="grid-energy-decay",
+    statement=r"rac{d}{dt}J(\pi_t) = -g(\mathrm{grad}\,J, \mathrm{grad}\,J) 	ext{ along } \dot a = v(a)",
+    section="3, 6",
+    assumptions=("R1", "R2", "R3"),
+    witness="J of the particles moved one flow step eps v (sparse chain): slope of the Taylor remainder against "
+            "J - eps |grad J|_g^2",
+    tolerance=0.2,
+    tolerance_reason="slope of the remainder: 2 when the velocity is -grad J, at most 1 otherwise",
+    check=_quiet(_check_energy_decay),
+    formula=_flow_velocity,
+    mutants={"euclidean-weighted": lambda fam, ch: -np.repeat(ch.rho, ch.actions.size // fam.n_states) * fam.n_states
+             * action_gradient(fam, ch)[0],
+             "half-speed": lambda fam, ch: -0.5 * action_gradient(fam, ch)[0]},
+    family_kind="grid",
+)
+
+CLAIMS = [GRID_CHAIN_SIMULATION, GRID_GRADIENT, GRID_GAUSSIAN_GRADIENT, GRID_ENERGY_DECAY, GRID_LQ_LIMIT]
