@@ -227,7 +227,7 @@ class GridFamily:
     @property
     def label(self) -> str:
         changed = [f"{k}={self.values[k]}" for k in self.given]
-        return self.name + (f"({', '.join(changed)})" if changed else "")
+        return self.name + (f"({','.join(changed)})" if changed else "")
 
     @property
     def n_states(self) -> int:
