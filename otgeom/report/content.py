@@ -26,11 +26,22 @@ particle optimum and its cost beside the Gaussian flow's end point.
 
 LQ family (THEORY.md section 5): the matrix formulas, the scalar derivation when n = m = 1, the
 optimum from scipy's DARE and the Hessian spectrum there, the gradient flow.
+
+Grid families (THEORY.md section 6): the drift and cost (in the parameter symbols and with the values), the
+kernel as cell probabilities with its closed-form action derivatives, the grid, boundary and noise; the sparse
+chain at the family's initial policy with its certificates (irreducible, aperiodic, min rho, the residuals of
+the rho and h solves, window truncation, boundary mass); the Gaussian flow per state (closed form) and the
+particle flow (8 quantiles per state) from that policy, with J(t), the gradient g-norm, the policy (quantile
+bands against the state in 1-D, the mean action as an image in 2-D) and rho on the grid.  Then ``grid-linear``
+against the LQ closed form (the policy error on the inner half of the grid and J against the Riccati J*), and
+the other grid families against the zero action (the pendulum also: the share of time upright).  Step caps per
+flow keep a grid report near half a minute.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -147,6 +158,14 @@ def _claims_section(family, seed: int, pending: "_PendingClaims | None" = None) 
     for r in pending.results():
         err = "-" if r.error is None else _fmt(r.error, 3)
         rows.append((r.claim, r.verdict, err, _fmt(r.tolerance, 3), r.tolerance_reason, r.witness))
+    if not rows:
+        from proofs_checks import CLAIMS
+
+        kinds = sorted({c.family_kind for c in CLAIMS})
+        return Section("Claims", (Para(
+            f"No claim of the suite is about families of kind {getattr(family, 'kind', 'finite')}: its {len(CLAIMS)} "
+            f"claims are about {', '.join(kinds)} families and are not applicable here. The checks of this report "
+            "are its certificates and comparisons above."),))
     counts = {v: sum(row[1] == v for row in rows) for v in ("holds", "fails", "inconclusive", "not-applicable")}
     summary = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
     return Section("Claims", (
@@ -729,18 +748,552 @@ def _lq_plots(family, ctx) -> Section:
         fig))
 
 
+# ----------------------------------------------------------------- grid families
+#: grid reports: quantile particles per state, the flows' stopping tolerance on the gradient g-norm, and their step
+#: cap.  The tolerance stays above the level where the flows' Armijo test is decided by round-off: a step of size eta
+#: must lower J by eta g^2 / 2, less than an ulp of J once g < sqrt(2 ulp(J) / eta), about 6e-8 on grid-linear
+#: (J = 2.29, eta = 0.23), where the particle flow then halves its steps without end
+GRID_PARTICLES, GRID_TOL, GRID_MAX_STEPS = 8, 1e-7, 300
+#: step budgets (grid states x steps): a flow stops after min(GRID_MAX_STEPS, budget // states) steps, which keeps a
+#: grid report near half a minute on two cores (pendulum, 1536 states: at most 97 Gaussian and 31 particle steps)
+GRID_STEP_BUDGET = {"gaussian": 150_000, "particles": 48_000}
+#: the pendulum counts as upright where |theta| < UPRIGHT
+UPRIGHT = np.pi / 4
+
+_BOUNDARY_TEXT = {
+    "clipped": "clipped (the mass beyond an end of the interval goes into the end cell)",
+    "reflecting": "reflecting (the cells mirror across both ends: the mass beyond an end is folded back)",
+    "circle": "a circle (the cells wrap around)",
+}
+
+
+@dataclass
+class _GridRun:
+    """One gradient flow of a grid report: per accepted step J, the g-norm and the flow time; the policy at every
+    step (``snaps``: (mean, std) or particles [N, M]); its chain at the end; why it stopped."""
+
+    kind: str
+    J: np.ndarray
+    G: np.ndarray
+    times: np.ndarray
+    snaps: dict
+    final: Any
+    chain: Any
+    converged: bool
+    reason: str
+    backtracks: int
+
+    @property
+    def steps(self) -> int:
+        return self.J.size - 1
+
+    def means(self, policy=None) -> np.ndarray:
+        """The mean action per state of ``policy`` (default: the end point)."""
+        policy = self.final if policy is None else policy
+        return policy[0] if self.kind == "gaussian" else np.mean(policy, axis=1)
+
+
+def _grid_flow_run(family, kind: str, x0, cap: int) -> "_GridRun | str":
+    """Run one flow from ``x0`` for at most ``cap`` steps, every step's policy kept; the reason when it fails."""
+    import warnings
+
+    from otgeom.errors import GridWarning, OtgeomError
+    from otgeom.numeric.grid_flow import gaussian_flow, particle_flow
+    from otgeom.numeric.policies import ParticlePolicy
+
+    try:
+        with warnings.catch_warnings():  # boundary mass: the report's tables state it for the policies it shows
+            warnings.simplefilter("ignore", GridWarning)
+            if kind == "gaussian":
+                res = gaussian_flow(family, x0[0], x0[1], max_steps=cap, tol=GRID_TOL, snapshot_every=1,
+                                    progress=False)
+            else:
+                res = particle_flow(family, ParticlePolicy(x0[:, :, None]), max_steps=cap, tol=GRID_TOL,
+                                    snapshot_every=1, progress=False)
+    except OtgeomError as exc:
+        return f"the flow failed: {exc}"
+    k = res.steps.size
+    if res.converged:
+        reason = f"converged: g-norm {_fmt(res.grad_norm[-1], 3)} <= {_fmt(GRID_TOL)} after {k} steps"
+    else:
+        reason = f"not converged: stopped at the report's cap of {cap} steps with g-norm {_fmt(res.grad_norm[-1], 3)}"
+    return _GridRun(kind, res.J, res.grad_norm, res.times, res.snapshots, res.final, res.chain, res.converged, reason,
+                    res.backtracks)
+
+
+def _grid_chain_quiet(fn, *args):
+    """A grid chain with its GridWarning (boundary mass) kept out of the terminal: the report's tables state it."""
+    import warnings
+
+    from otgeom.errors import GridWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridWarning)
+        return fn(*args)
+
+
+def _grid_state(family, i: int) -> str:
+    x, _ = family.symbols
+    at = ", ".join(f"{latex(s)} = {_fmt(family.points[i, j], 4)}" for j, s in enumerate(x))
+    return f"state {i} (${at}$)"
+
+
+def _grid_axes_text(family) -> str:
+    return " x ".join(f"${latex(s)}$: {ax.cells} cells on [{_fmt(ax.lo, 6)}, {_fmt(ax.hi, 6)}], {ax.boundary}, "
+                      f"noise {_fmt(ax.noise, 4)}" for s, ax in zip(family.symbols[0], family.axes))
+
+
+def _grid_policy_text(family, mean: np.ndarray, std: np.ndarray) -> str:
+    """The initial policy in words: constant or linear in the single state, else its range."""
+    def part(v, sym):
+        if np.ptp(v) == 0:
+            return f"{sym} = {_fmt(v[0], 6)}"
+        if len(family.axes) == 1:
+            x = family.points[:, 0]
+            k = float(v @ x / (x @ x))
+            if np.allclose(v, k * x, rtol=0, atol=1e-12 * max(1.0, np.abs(v).max())):
+                return f"{sym} = {_fmt(k, 6)}\\,{latex(family.symbols[0][0])}_i"
+        return f"{sym} \\in [{_fmt(v.min(), 4)}, {_fmt(v.max(), 4)}]"
+    return f"$\\pi_i = \\mathcal{{N}}(m_i, s_i^2)$ with ${part(mean, 'm_i')}$, ${part(std, 's_i')}$"
+
+
+def _grid_definitions(family, ctx) -> Section:
+    from otgeom.numeric.grid import TAIL_STDS
+
+    x, a = family.symbols
+    ex = family.expressions
+    k = len(family.axes)
+    blocks: list[Any] = [Para(
+        f"{family.spec.description}. A grid family (THEORY.md section 6): the states are the cells of a grid "
+        f"({_grid_axes_text(family)}; {family.n_states} states), the actions $a \\in \\mathbb{{R}}$. From the centre "
+        "$x_i$ of cell $i$ under action $a$ the continuous step is"),
+        Equation(r"x' = f(x_i, a) + \sigma\,\xi,\qquad \xi \sim \mathcal{N}(0, I)\ \text{(independent per axis)}",
+                 "step")]
+    try:  # the drift and cost in the parameter symbols (a family file may compute with the values instead)
+        P = {p.name: sp.Symbol(p.name, real=True) for p in family.spec.parameters if p.domain not in ("cells", "boundary")}
+        sym = [*(sp.sympify(d) for d in family.spec.drift(x, a, P)), sp.sympify(family.spec.cost(x, a, P))]
+    except Exception:  # noqa: BLE001 - then only the numeric form is shown
+        sym = None
+    for j, s in enumerate(x):
+        lhs = f"f_{{{latex(s)}}}(x, a)" if k > 1 else "f(x, a)"
+        rhs = (f"{latex(sym[j])} = " if sym is not None else "") + latex(ex["drift"][j])
+        blocks.append(Equation(f"{lhs} = {rhs}", f"drift {family.axes[j].name}"))
+    blocks.append(Equation("c(x, a) = " + (f"{latex(sym[-1])} = " if sym is not None else "") + latex(ex["cost"]),
+                           "cost"))
+    blocks += [
+        Para("The kernel is the probability of each cell, " + ("per axis, then the product over the axes (the "
+             "noise is independent per axis), " if k > 1 else "") + "with $e_l$ the cell edges, $\\Phi$ and "
+             "$\\phi$ the standard normal distribution function and density:"),
+        Equation((r"p(j \mid i, a) = \prod_{k} q^{(k)}_{j_k}(x_i, a),\qquad " if k > 1 else
+                  r"p(j \mid i, a) = q_j(x_i, a),\qquad ")
+                 + r"q_l = \Phi(z_{l+1}) - \Phi(z_l),\qquad z_l = \frac{e_l - f(x_i, a)}{\sigma}", "kernel"),
+        Para("The rows sum to 1 exactly (the differences telescope), with no normalising quotient, and the action "
+             "derivatives are closed forms" + (" (of the product by the product rule)" if k > 1 else "") + ":"),
+        Equation(r"\partial_a q_l = -\frac{\partial_a f}{\sigma}\big[\phi(z_{l+1}) - \phi(z_l)\big],\qquad "
+                 r"\partial_a^2 q_l = -\frac{(\partial_a f)^2}{\sigma^2}\big[z_{l+1}\phi(z_{l+1}) - z_l\phi(z_l)\big]"
+                 r" - \frac{\partial_a^2 f}{\sigma}\big[\phi(z_{l+1}) - \phi(z_l)\big]", "dq"),
+        Para("The cell masses are the continuous transition law coarse-grained (the state is snapped to a cell "
+             "centre each step), so as the grid is refined the chain converges to the continuous one. Boundaries: "
+             + "; ".join(f"${latex(s)}$ is {_BOUNDARY_TEXT[ax.boundary]}" for s, ax in zip(x, family.axes))
+             + f". Each row is computed on a window of cells reaching {_fmt(TAIL_STDS)} noise standard deviations "
+             "beyond the drift on each side (plus one cell); the mass beyond the window goes into its outer cells, so "
+             "rows still sum to 1 and move by at most the tail mass, reported below as the truncation."),
+        Table(("axis", "interval", "cells", "width $h$", "$h/\\sigma$", "boundary", "noise $\\sigma$"), tuple(
+            (f"${latex(s)}$", f"[{_fmt(ax.lo, 6)}, {_fmt(ax.hi, 6)}]", str(ax.cells), _fmt(ax.width, 4),
+             _fmt(ax.width / ax.noise, 4), ax.boundary, _fmt(ax.noise, 4)) for s, ax in zip(x, family.axes))),
+        Para("Parameter values:"),
+        Table(("parameter", "value", "domain", "meaning"), tuple(
+            (p.name, str(family.values[p.name]) if isinstance(family.values[p.name], str)
+             else _fmt(family.values[p.name], 10), p.domain, p.doc) for p in family.spec.parameters)),
+    ]
+    return Section("Definitions", tuple(blocks))
+
+
+def _grid_certificates(family, chain, tolerance: float) -> Table:
+    c = chain.certificates
+    h_scale = max(1.0, float(np.abs(chain.h).max()))
+    rows = [("(R1) irreducible", f"{c['irreducible']} (strongly connected components of the sparse transition graph: "
+                                 "one closed class)"),
+            ("(R1) aperiodic", "True (some $P_{ii} > 0$)" if c["aperiodic"] else "not decided (no $P_{ii} > 0$)")]
+    if "dobrushin" in c:
+        rows.append(("Dobrushin coefficient $\\delta(P)$", f"{_fmt(c['dobrushin'], 6)} (< 1 certifies uniform "
+                                                           "ergodicity in one step)"))
+    rows += [("(R2) $\\min_i \\rho_i > 0$", f"{_fmt(c['min_rho'], 3)} at {_grid_state(family, c['argmin_rho'])}"),
+             ("residual of $\\rho$", f"$\\|\\rho^\\top (I - P)\\|_1 = {_fmt(c['residual_rho'], 2)}$"),
+             ("residual of $h$", f"$\\|(I - P)h - r + J\\|_\\infty = {_fmt(c['residual_h'], 2)}$, "
+                                 f"{_fmt(c['residual_h'] / h_scale, 2)} relative to $\\max(1, |h|)$"),
+             ("truncation", f"{_fmt(c['truncation'], 2)} (largest mass moved by the kernel windows)"),
+             ("boundary mass", f"{_fmt(c['boundary_mass'], 3)} of the stationary step mass leaves the domain "
+                               f"(tolerance {_fmt(tolerance)}"
+                               + ("; ABOVE it: the boundary rule, not the dynamics, shapes the chain there" if
+                                  c["boundary_mass"] > tolerance else "") + "); most from "
+                               f"{_grid_state(family, c['boundary_worst_state'])}, {_fmt(c['boundary_worst_mass'], 3)} "
+                               "of its step")]
+    return Table(("assumption", "certificate"), tuple(rows))
+
+
+def _grid_chain(family, ctx) -> Section:
+    from otgeom.errors import OtgeomError
+    from otgeom.numeric.grid import BOUNDARY_TOLERANCE, gaussian_grid_chain, grid_chain
+    from otgeom.numeric.policies import GaussianPolicy, QuantilePolicy
+
+    mean, std = ctx["initial"] = family.initial_policy()
+    blocks: list[Any] = [Para(f"At the family's initial policy, {_grid_policy_text(family, mean, std)}, the start of "
+                              "the flows below.")]
+    try:
+        chain, _, _ = _grid_chain_quiet(gaussian_grid_chain, family, mean, std)
+        how = ("Gaussian action laws in closed form (the step on the axis where the drift is affine in $a$ is "
+               "Gaussian with variance $\\sigma^2 + b^2 s_i^2$; see the flow section)")
+    except OtgeomError as exc:  # no closed form for this family: quantiles of the same laws
+        chain = _grid_chain_quiet(grid_chain, family,
+                                  QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), GRID_PARTICLES))
+        how = f"{GRID_PARTICLES} quantiles of these laws per state (no closed form: {exc})"
+    ctx["initial_chain"] = chain
+    blocks += [
+        Para(f"The chain from {how}; $P_\\pi$ is a sparse matrix ({chain.P.nnz} nonzeros, {family.n_states} states). "
+             "$\\rho$ and $h$ come from one sparse LU factorisation of $I - P$ with one row replaced by the "
+             "normalisation; the residuals of both solves are certificates, not assumptions:"),
+        _grid_certificates(family, chain, BOUNDARY_TOLERANCE),
+        Para(f"There: $J = {_fmt(chain.J, 10)}$, $\\rho$ ranges over [{_fmt(chain.rho.min(), 3)}, "
+             f"{_fmt(chain.rho.max(), 3)}], $h$ over [{_fmt(chain.h.min(), 4)}, {_fmt(chain.h.max(), 4)}]."),
+    ]
+    return Section("The chain at the initial policy and its certificates", tuple(blocks))
+
+
+def _grid_runs(family, ctx) -> dict:
+    """The Gaussian and the particle flow from the initial policy, run once per report."""
+    if "runs" not in ctx:
+        from otgeom.numeric.policies import GaussianPolicy, QuantilePolicy
+
+        mean, std = ctx.get("initial") or family.initial_policy()
+        runs: dict[str, Any] = {}
+        caps = {k: max(1, min(GRID_MAX_STEPS, b // family.n_states)) for k, b in GRID_STEP_BUDGET.items()}
+        # without a drift affine in a (or a cost polynomial in a) the Gaussian flow says why it has no closed form
+        runs["gaussian"] = _grid_flow_run(family, "gaussian", (np.asarray(mean, float), np.asarray(std, float)),
+                                          caps["gaussian"])
+        q = QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), GRID_PARTICLES)
+        runs["particles"] = _grid_flow_run(family, "particles", q.particles[:, :, 0].copy(), caps["particles"])
+        ctx["runs"], ctx["caps"] = runs, caps
+    return ctx["runs"]
+
+
+_RUN_NAMES = {"gaussian": "Gaussian per state (derived closed form)", "particles": f"{GRID_PARTICLES} quantile particles"}
+_RUN_SHORT = {"gaussian": "Gaussian flow", "particles": "particle flow"}
+
+
+def _snapshot_steps(run: _GridRun, count: int = 4) -> list[int]:
+    """Steps to show: the start, the end, and the steps nearest to 5 % and 25 % of the flow time."""
+    T = float(run.times[-1])
+    want = [0.0, 0.05 * T, 0.25 * T, T][:count] if count >= 4 else [0.0, 0.5 * T, T][:count]
+    steps = sorted({int(np.argmin(np.abs(run.times - t))) for t in want} | {run.steps})
+    return [k for k in steps if k in run.snaps]
+
+
+def _grid_linearisation(family):
+    """(A, B, Q_c, R) of the LQ problem of the drift and cost linearised at x = 0, a = 0 (one state axis), or None
+    when the origin is not a fixed point of the uncontrolled drift or the cost is not stationary there."""
+    if len(family.axes) != 1:
+        return None
+    (x,), a = family.symbols
+    f, c = family.expressions["drift"][0], family.expressions["cost"]
+    at = {x: 0, a: 0}
+    try:
+        vals = [float(e.subs(at)) for e in (f, sp.diff(c, x), sp.diff(c, a), sp.diff(c, x, a))]
+        A, B = float(sp.diff(f, x).subs(at)), float(sp.diff(f, a).subs(at))
+        Qc, R = 0.5 * float(sp.diff(c, x, 2).subs(at)), 0.5 * float(sp.diff(c, a, 2).subs(at))
+    except (TypeError, ValueError):
+        return None
+    if any(abs(v) > 1e-14 for v in vals) or not (Qc > 0 and R > 0):
+        return None
+    return A, B, Qc, R
+
+
+def _grid_lq_reference(family):
+    """The LQ optimum of the linearisation at 0 (W = noise^2), or None: (A, B, Qc, R, optimum)."""
+    from otgeom.errors import OtgeomError
+    from otgeom.families import family as make
+    from otgeom.numeric.lq import lq_optimum
+
+    lin = _grid_linearisation(family)
+    if lin is None:
+        return None
+    A, B, Qc, R = lin
+    try:
+        opt = lq_optimum(make("lq", A=A, B=B, Qc=Qc, R=R, W=family.axes[0].noise ** 2))
+    except OtgeomError:
+        return None
+    return (*lin, opt)
+
+
+def _grid_flow(family, ctx) -> Section:
+    from otgeom.report.plots import band_figure, gaussian_bands, image_figure, line_figure, quantile_bands
+
+    runs = _grid_runs(family, ctx)
+    caps = ctx["caps"]
+    ax_aff = family.affine_axis
+    blocks: list[Any] = [
+        Para("The Wasserstein gradient flow of $J$ (THEORY.md section 3): every action moves against the gradient "
+             "field $\\nabla_a Q$, with $h$ the Poisson solution of the current policy:"),
+        Equation(r"\frac{d a_{im}}{dt} = -\nabla_a Q_\pi(x_i, a_{im}),\qquad \nabla_a Q(i, a) = \partial_a c(x_i, a) + "
+                 r"\sum_j \partial_a p(j \mid i, a)\, h(j)", "particle flow"),
+        Para("Projected onto Gaussian laws per state (the derived flow; within a state the weight $\\rho_i$ is "
+             "constant, so the weighted and unweighted projections agree):"),
+        Equation(r"\dot m_i = -\mathbb{E}_{\pi_i}[\partial_a Q(i, \cdot)],\qquad \dot s_i = -s_i\, "
+                 r"\mathbb{E}_{\pi_i}[\partial_a^2 Q(i, \cdot)]", "Gaussian flow"),
+    ]
+    if ax_aff is not None:
+        blocks.append(Para(
+            f"Here the drift is affine in $a$ on the axis ${latex(family.symbols[0][ax_aff])}$ "
+            "($f = g + b\\,a$) and independent of $a$ on the others, so under $\\mathcal{N}(m_i, s_i^2)$ the step on "
+            "that axis is Gaussian with mean $g + b\\,m_i$ and variance $\\sigma^2 + b^2 s_i^2$: $P_\\pi$, "
+            "$\\mathbb{E}[\\partial_a p] = \\partial_{m_i} P_\\pi$ and $\\mathbb{E}[\\partial_a^2 p] = "
+            "\\partial_{m_i}^2 P_\\pi$ are the cell probabilities above with that variance, in closed form, and the "
+            "expectations of the cost (a polynomial in $a$) are exact by Gauss–Hermite."))
+    blocks.append(Para(
+        "Steps: $\\eta = \\min(\\eta_{\\max}, 1/(2\\kappa))$ with $\\kappa$ the largest local curvature "
+        "$(\\partial_a^2 Q)_+$, halved until $J$ falls by at least $\\tfrac12\\eta\\,\\|\\operatorname{grad} J\\|_g^2$ "
+        "(Armijo), so $J$ decreases at every accepted step; the flow time $t$ is the sum of the accepted step sizes. "
+        "The g-norm is $\\|\\operatorname{grad} J\\|_g^2 = \\sum_i \\rho_i \\sum_m w_{im} |\\nabla_a Q(x_i, a_{im})|^2$ "
+        "(Gaussian: $\\sum_i \\rho_i (\\mathbb{E}[\\partial_a Q]^2 + s_i^2 \\mathbb{E}[\\partial_a^2 Q]^2)$). "
+        f"Both flows start from the initial policy (the particles: its {GRID_PARTICLES} quantiles at levels "
+        f"$(m + 1/2)/{GRID_PARTICLES}$ per state) and stop when the g-norm is below {_fmt(GRID_TOL)} or after "
+        f"min({GRID_MAX_STEPS}, budget / states) steps: here {caps['gaussian']} (Gaussian) and {caps['particles']} "
+        "(particles), which keeps the report near half a minute."))
+    rows = []
+    for key, r in runs.items():
+        if isinstance(r, str):
+            rows.append((_RUN_NAMES[key], "-", "-", "-", "-", "-", "-", r))
+            continue
+        rows.append((_RUN_NAMES[key], str(r.steps), _fmt(r.times[-1], 4), _fmt(r.J[0], 10), _fmt(r.J[-1], 10),
+                     _fmt(r.G[-1], 3), str(r.backtracks), r.reason))
+    blocks.append(Table(("flow", "steps", "flow time", "J at start", "J at end", "g-norm at end", "halvings",
+                         "outcome"), tuple(rows)))
+    done = {k: r for k, r in runs.items() if not isinstance(r, str)}
+    if not done:
+        return Section("Gradient flows", tuple(blocks))
+    monotone = all(bool(np.all(np.diff(r.J) <= 0)) for r in done.values())
+    blocks.append(Para("$J$ decreases at every step of " + ("both flows" if len(done) > 1 else "the flow")
+                       + (": yes." if monotone else ": NO (a step increased it; a bug).")))
+    floor = 64 * np.finfo(float).eps * max(1.0, max(float(np.abs(r.J).max()) for r in done.values()))
+    blocks.append(line_figure("flow", "J and the g-norm of its gradient against flow time.", [
+        {"ys": [(_RUN_NAMES[k], r.times, r.J) for k, r in done.items()], "xlabel": "flow time t", "ylabel": "J"},
+        {"ys": [(_RUN_NAMES[k], r.times, _until_floor(r.G, floor)) for k, r in done.items()], "xlabel": "flow time t",
+         "ylabel": "|grad J|_g", "logy": True}]))
+    xname = family.spec.state_names[0]
+    if len(family.axes) == 1:
+        x = family.points[:, 0]
+        ref = _grid_lq_reference(family)
+        reference = None
+        if ref is not None:
+            K = float(ref[-1].K[0, 0])
+            reference = (("LQ optimum -K* x" if family.name == "grid-linear" else
+                          "LQ feedback of the linearisation at 0"),
+                         -K * x)
+        band_rows = []
+        for k, r in done.items():
+            frames = []
+            for s in _snapshot_steps(r):
+                pol = r.snaps[s]
+                Q = gaussian_bands(*pol) if r.kind == "gaussian" else quantile_bands(pol)
+                frames.append((f"t = {_fmt(r.times[s], 3)} (step {s})", Q))
+            band_rows.append(("Gaussian" if k == "gaussian" else "particles", frames))
+        blocks.append(band_figure(
+            "policy", "The policy along the flows: quantile bands of the action law against the state (10-90 % light, "
+            "25-75 % dark, median line; particles: quantiles interpolated between the particles' levels)"
+            + (f", with the {reference[0]} dashed" if reference else "") + ".", x, band_rows, xname, "action a",
+            reference))
+        curves = [("initial policy", ctx["initial_chain"].rho)]
+        curves += [(f"end of the {_RUN_SHORT[k]}", r.chain.rho) for k, r in done.items()]
+        blocks.append(line_figure("rho", "The stationary law on the grid at the initial policy and at the flows' "
+                                  "end points.", [{"x": x, "ys": curves, "xlabel": xname, "ylabel": "rho",
+                                                   "logy": True}]))
+    elif len(family.axes) == 2:
+        ax0, ax1 = family.axes
+        ext = (ax0.lo, ax0.hi, ax1.lo, ax1.hi)
+        names = family.spec.state_names
+        panels = []
+        for k, r in done.items():
+            steps = _snapshot_steps(r, 3)
+            for s in (steps[1:] if k == "gaussian" else steps[-1:]):
+                panels.append({"z": r.means(r.snaps[s]).reshape(family.shape), "extent": ext, "xlabel": names[0],
+                               "ylabel": names[1], "centered": True, "label": "mean action",
+                               "title": f"{'Gaussian' if k == 'gaussian' else 'particles'}, t = {_fmt(r.times[s], 3)}"})
+        blocks.append(image_figure("policy", "The mean action per grid state along the flows (blue negative, red "
+                                   "positive).", panels[:3]))
+        rho_panels = [{"z": ctx["initial_chain"].rho.reshape(family.shape), "extent": ext, "xlabel": names[0],
+                       "ylabel": names[1], "log": True, "label": "rho", "title": "initial policy"}]
+        rho_panels += [{"z": r.chain.rho.reshape(family.shape), "extent": ext, "xlabel": names[0], "ylabel": names[1],
+                        "log": True, "label": "rho", "title": f"end of the {_RUN_SHORT[k]}"} for k, r in done.items()]
+        blocks.append(image_figure("rho", "The stationary law on the grid (logarithmic colour scale, cut at 1e-12 of "
+                                   "the largest value) at the initial policy and at the flows' end points.",
+                                   rho_panels))
+    return Section("Gradient flows", tuple(blocks))
+
+
+def _grid_inner_error(family, run: _GridRun, K: float) -> tuple[np.ndarray, np.ndarray]:
+    """max over the inner half of the grid of |m_i + K x_i| at every recorded step: (times, errors)."""
+    x = family.points[:, 0]
+    ax = family.axes[0]
+    inner = np.abs(x - 0.5 * (ax.lo + ax.hi)) <= 0.25 * (ax.hi - ax.lo)
+    steps = sorted(run.snaps)
+    err = np.array([float(np.abs(run.means(run.snaps[s]) + K * x)[inner].max()) for s in steps])
+    return run.times[steps], err
+
+
+def _grid_vs_lq(family, ctx) -> Section:
+    from otgeom.report.plots import line_figure
+
+    runs = {k: r for k, r in _grid_runs(family, ctx).items() if not isinstance(r, str)}
+    ref = _grid_lq_reference(family)
+    title = "Against the LQ closed form: the seed's own test"
+    if ref is None or not runs:
+        return Section(title, (Para("No LQ reference: the linearisation at 0 has no stabilising Riccati solution "
+                                    "or no flow ran." ),))
+    A, B, Qc, R, opt = ref
+    K, Jstar, Pstar = float(opt.K[0, 0]), float(opt.J), float(opt.P[0, 0])
+    ax = family.axes[0]
+    h, sigma = ax.width, ax.noise
+    predicted = Pstar * h * h / 12
+    best = runs.get("gaussian") or runs["particles"]
+    Jgrid = float(best.J[-1])
+    blocks: list[Any] = [
+        Para("Where the optimal policy is known analytically, the gradient flow computed from the derived formulas "
+             f"must converge to it. This family is the scalar LQ system $A = {_fmt(A, 6)}$, $B = {_fmt(B, 6)}$, "
+             f"$Q_c = {_fmt(Qc, 6)}$, $R = {_fmt(R, 6)}$, $W = \\sigma^2 = {_fmt(sigma ** 2, 6)}$ (THEORY.md section 5) "
+             "on a grid; its optimum, from scipy's discrete algebraic Riccati solver (an outside reference), is the "
+             "deterministic linear feedback"),
+        Equation(f"a = -K^* x,\\qquad K^* = {_fmt(K, 10)},\\qquad J^* = P^* W = {_fmt(Jstar, 10)}", "LQ optimum"),
+        Para("The grid snaps the state to a cell centre every step. With $\\sigma/h = "
+             f"{_fmt(sigma / h, 4)}$ the rounding error is uniform on $[-h/2, h/2]$ and independent of the step up to "
+             f"terms of order $e^{{-2\\pi^2\\sigma^2/h^2}} = e^{{-{_fmt(2 * np.pi ** 2 * sigma ** 2 / h ** 2, 4)}}}$, "
+             "so away from the boundary the grid chain is the LQ system with noise variance $W + h^2/12$: the same "
+             "optimal gain (it does not depend on $W$) and the optimal cost larger by $P^* h^2/12$. The policy error "
+             "below is $\\max_i |m_i + K^* x_i|$ over the inner half of the grid ($|x_i| \\le L/2$), $m_i$ the mean "
+             "action of state $i$."),
+    ]
+    rows = [("LQ optimum $J^*$ (Riccati)", _fmt(Jstar, 10), ""),
+            ("grid: $J$ at the end of the " + ("Gaussian" if best.kind == "gaussian" else "particle") + " flow",
+             _fmt(Jgrid, 10), best.reason),
+            ("$J_{\\text{grid}} - J^*$", _fmt(Jgrid - Jstar, 8), ""),
+            ("predicted $P^* h^2/12$", _fmt(predicted, 8),
+             f"relative difference {_fmt(abs(Jgrid - Jstar - predicted) / predicted, 2)}")]
+    curves, gaps = [], []
+    for k, r in runs.items():
+        t, err = _grid_inner_error(family, r, K)
+        curves.append((_RUN_NAMES[k], t, err))
+        spread = (float(r.final[1].max()) if r.kind == "gaussian"
+                  else float(np.ptp(r.final, axis=1).max()))
+        rows.append((f"policy error at the end, {_RUN_SHORT[k]}", _fmt(err[-1], 3),
+                     f"from {_fmt(err[0], 3)} at $t = 0$; largest " + ("$s_i$" if r.kind == "gaussian" else
+                                                                        "particle spread")
+                     + f" at the end {_fmt(spread, 3)}"))
+        floor = 64 * np.finfo(float).eps * max(1.0, float(np.abs(r.J).max()))
+        gaps.append((f"J - J(end), {k}", r.times, _until_floor(r.J - r.J[-1], floor)))
+    gaps.append(("J - J* (LQ), Gaussian" if best.kind == "gaussian" else "J - J* (LQ), particles", best.times,
+                 best.J - Jstar))
+    gaps.append(("reference P* h^2/12", best.times, np.full(best.times.size, predicted)))
+    ctx["lq_check"] = {"K": K, "J_star": Jstar, "J_grid": Jgrid, "predicted_gap": predicted,
+                       "policy_error": {k: float(c[2][-1]) for k, c in zip(runs, curves)}}
+    blocks += [
+        Table(("quantity", "value", "note"), tuple(rows)),
+        line_figure("lq", "The flows against the LQ answer: the policy error on the inner half of the grid, and J(t) "
+                    "against the flow's own end point and against the Riccati optimum J*.", [
+                        {"ys": curves, "xlabel": "flow time t", "ylabel": "max |m_i + K* x_i|, |x_i| <= L/2",
+                         "logy": True},
+                        {"ys": gaps, "xlabel": "flow time t", "ylabel": "", "logy": True}]),
+    ]
+    return Section(title, tuple(blocks))
+
+
+def _grid_zero_action(family):
+    from otgeom.numeric.grid import grid_chain
+    from otgeom.numeric.policies import ParticlePolicy
+
+    return _grid_chain_quiet(grid_chain, family, ParticlePolicy(np.zeros((family.n_states, 1, 1))))
+
+
+def _grid_end_point(family, ctx) -> Section:
+    """A grid family without an analytic optimum: the flows' end point against the zero action, and its shape."""
+    from otgeom.numeric.grid import BOUNDARY_TOLERANCE
+    from otgeom.report.plots import line_figure
+
+    runs = {k: r for k, r in _grid_runs(family, ctx).items() if not isinstance(r, str)}
+    title = "The flows' end point against the zero action"
+    if not runs:
+        return Section(title, (Para("No flow ran (see the flow section)."),))
+    zero = _grid_zero_action(family)
+    best = min(runs.values(), key=lambda r: float(r.J[-1]))
+    rows = [("zero action ($a = 0$ in every state)", _fmt(zero.J, 8))]
+    rows += [(f"end of the {_RUN_SHORT[k]}", _fmt(r.J[-1], 8)) for k, r in runs.items()]
+    blocks: list[Any] = [
+        Para("No closed-form optimum is known for this family, so the flows' end point is compared with doing "
+             "nothing: the deterministic policy $a = 0$ in every state (one particle at 0), through the same chain "
+             "code. Average cost $J$:"),
+        Table(("policy", "average cost J"), tuple(rows)),
+        Para(f"The best end point costs {_fmt(best.J[-1] / zero.J, 4)} times the zero action "
+             f"({_fmt(100 * (1 - best.J[-1] / zero.J), 3)} % less); "
+             + ("it is a converged optimum (g-norm below the tolerance)." if best.converged else
+                "it is where the flow stopped, not a certified optimum (the g-norm was still "
+                f"{_fmt(best.G[-1], 3)}).")),
+    ]
+    ctx["zero_check"] = {"J_zero": float(zero.J), "J_end": {k: float(r.J[-1]) for k, r in runs.items()}}
+    if family.name == "pendulum":
+        th = family.points[:, 0]
+        up = np.abs(th) < UPRIGHT
+        share = {"zero action": float(zero.rho[up].sum()), **{f"end of the {_RUN_SHORT[k]}": float(r.chain.rho[up].sum())
+                                                              for k, r in runs.items()}}
+        ctx["zero_check"]["upright"] = share
+        blocks += [Para("Measured share of time upright, the stationary mass of the states with $|\\theta| < \\pi/4$ "
+                        f"(a quarter of the circle; $\\theta = 0$ is upright):"),
+                   Table(("policy", "share of time upright"), tuple((k, _fmt(v, 4)) for k, v in share.items()))]
+    blocks += [Para("Certificates of the chain at the best end point:"),
+               _grid_certificates(family, best.chain, BOUNDARY_TOLERANCE)]
+    if len(family.axes) == 1:
+        x = family.points[:, 0]
+        ys = [(f"end of the {_RUN_SHORT[k]}", r.means()) for k, r in runs.items()]
+        ref = _grid_lq_reference(family)
+        text = ""
+        if ref is not None:
+            K = float(ref[-1].K[0, 0])
+            ys.append(("reference: LQ of the linearisation at 0, -K x", -K * x))
+            m = best.means()
+            i = min(max(int(np.argmin(np.abs(x))), 1), x.size - 2)
+            slope = float((m[i + 1] - m[i - 1]) / (x[i + 1] - x[i - 1]))
+            text = (f"At the origin the end point's feedback has slope {_fmt(slope, 4)} (central difference over the "
+                    f"cells beside ${latex(family.symbols[0][0])} = {_fmt(x[i], 4)}$); the LQ problem of the "
+                    "dynamics and cost linearised there "
+                    f"($A = {_fmt(ref[0], 6)}$, $B = {_fmt(ref[1], 6)}$, $Q_c = {_fmt(ref[2], 6)}$, "
+                    f"$R = {_fmt(ref[3], 6)}$, $W = \\sigma^2$) has $-K = {_fmt(-K, 4)}$. Away from the origin they "
+                    f"differ: the largest $|m_i + K x_i|$ on the grid is {_fmt(float(np.abs(m + K * x).max()), 4)}, at "
+                    f"$x = {_fmt(float(x[np.argmax(np.abs(m + K * x))]), 4)}$: the optimal feedback is nonlinear.")
+            ctx["zero_check"]["slope_at_0"], ctx["zero_check"]["K_linearised"] = slope, K
+        blocks.append(line_figure("endpoint", "The mean action of the flows' end points against the state"
+                                  + (", and the LQ feedback of the linearisation at 0 (dashed)." if ref else "."),
+                                  [{"x": x, "ys": ys, "xlabel": family.spec.state_names[0], "ylabel": "mean action"}]))
+        if text:
+            blocks.insert(len(blocks) - 1, Para(text))
+    return Section(title, tuple(blocks))
+
+
+def _grid_result(family, ctx) -> Section:
+    return _grid_vs_lq(family, ctx) if family.name == "grid-linear" else _grid_end_point(family, ctx)
+
+
 SECTIONS: dict[str, tuple[Callable, ...]] = {
     "finite": (_finite_definitions, _finite_regularity, _finite_chain, _finite_geometry, _finite_gradient,
                _finite_second_order, _finite_optimum, _finite_newton, _finite_plots),
     "lq": (_lq_definitions, _lq_regularity, _lq_chain, _lq_optimum, _lq_plots),
+    "grid": (_grid_definitions, _grid_chain, _grid_flow, _grid_result),
 }
 
 
 def _param_args(params: dict | None) -> str:
-    """The user's parameter overrides as command-line text: `` --param k=v`` for each (empty if none)."""
+    """The user's parameter overrides as command-line text: `` --param k=v`` for each (empty if none); v is JSON,
+    except lq's ``example``, a bare word as the command line takes it."""
     import shlex
 
-    return "".join(f" --param {shlex.quote(f'{k}={_json(v)}')}" for k, v in sorted((params or {}).items()))
+    text = {k: _json(v) if k == "example" else _json_value(v) for k, v in (params or {}).items()}
+    return "".join(f" --param {shlex.quote(f'{k}={text[k]}')}" for k in sorted(text))
 
 
 def _exact_json(v):
@@ -762,10 +1315,13 @@ def rebuild_params(family) -> dict:
 
     Used for the reproduce command when the caller (the Python API) gave none.  Finite families: the
     structural integers and the parameter values that differ from the defaults; LQ: ``example`` when the
-    family is that example unchanged, otherwise every matrix.
+    family is that example unchanged, otherwise every matrix; grid families: the values that differ.
     """
     from otgeom.families import family as make
 
+    if getattr(family, "kind", "finite") == "grid":  # floats, integers and words: the values that differ
+        default = family.spec.instantiate().values
+        return {k: v for k, v in family.values.items() if default.get(k) != v}
     if getattr(family, "kind", "finite") == "lq":
         if family.example:
             ref = make("lq", example=family.example).exact
@@ -789,9 +1345,16 @@ def _json(v) -> str:
     return v if isinstance(v, str) and v.isidentifier() else json.dumps(v, separators=(",", ":"))
 
 
+def _json_value(v) -> str:
+    """A parameter value as the JSON ``--param`` reads (a word such as a boundary rule in quotes)."""
+    import json
+
+    return json.dumps(v, separators=(",", ":"))
+
+
 def build_report(family, seed: int = 0, claims: bool = True, params: dict | None = None,
                  t_end: float = 12.0) -> Report:
-    """The report of ``family`` (a :class:`~otgeom.families.Family` or an LQ family).
+    """The report of ``family`` (a :class:`~otgeom.families.Family`, an LQ family or a grid family).
 
     ``seed`` drives the claim suite; ``claims=False`` leaves the claim table out (faster);
     ``params`` are the user's parameter overrides, echoed in the reproduce command (default:
@@ -816,6 +1379,12 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         values = "; ".join([f"{k} = {v}" for k, v in family.structure.items()]
                            + [f"{k} = {_exact(v)}" for k, v in family.values.items()])
         extra = (("parameters (exact)", values), ("derivation digest", ctx["D"].digest), ("reference policy", REFERENCE_POLICY))
+    elif kind == "grid":
+        values = "; ".join(f"{k} = {v}" for k, v in family.values.items())
+        extra = (("parameters", values), ("grid", f"{family.n_states} states: " + "; ".join(
+            f"{ax.name} {ax.cells} cells on [{_fmt(ax.lo, 6)}, {_fmt(ax.hi, 6)}], {ax.boundary}, noise {_fmt(ax.noise, 4)}"
+            for ax in family.axes)), ("flows", f"Gaussian per state and {GRID_PARTICLES} quantile particles per state, "
+                                               f"from the family's initial policy; tolerance {_fmt(GRID_TOL)}"))
     else:
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
