@@ -125,8 +125,8 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
             raise ParameterError(f"--param {excerpt(item)}: {excerpt(name)} is not a parameter name")
         if name in out:
             raise ParameterError(f"--param {excerpt(name, quote=False)} is given twice")
-        if name == "example" and not raw.strip().startswith('"'):
-            out["example"] = raw.strip()  # a bare example name (lq): example=dean
+        if name in ("example", "boundary") and not raw.strip().startswith('"'):
+            out[name] = raw.strip()  # a bare name: example=dean (lq), boundary=reflecting (grid families)
             continue
         out[name] = load_json(raw, f"--param {excerpt(name, quote=False)}")
     return out

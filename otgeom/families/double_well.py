@@ -7,6 +7,8 @@ The uncontrolled drift pushes the state into the wells at :math:`\pm1`; the cost
 top x = 0.  The optimal feedback is nonlinear (it must cancel the cubic drift, which the cost makes
 expensive far out), so this is the 1-D example with a non-trivial optimal policy.
 """
+import numpy as np
+
 from otgeom.families.grid import Axis, GridParameter, GridSpec
 
 
@@ -30,4 +32,6 @@ SPEC = GridSpec(
     axes=_axes,
     drift=lambda x, a, p: [x[0] + p["dt"] * (x[0] - x[0] ** 3 + a)],
     cost=lambda x, a, p: x[0] ** 2 + p["r"] * a ** 2,
+    # no control, spread 0.5: the walls at +-L then see under 1e-3 of the stationary step mass
+    initial=lambda fam: (np.zeros(fam.n_states), np.full(fam.n_states, 0.5)),
 )

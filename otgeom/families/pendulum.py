@@ -29,7 +29,7 @@ SPEC = GridSpec(
     parameters=(
         GridParameter("dt", 0.1, "positive", "time step"),
         GridParameter("gravity", 1.0, "nonnegative", "g / l"),
-        GridParameter("damping", 0.1, "nonnegative", "damping b"),
+        GridParameter("damping", 0.3, "nonnegative", "damping b"),
         GridParameter("q_omega", 0.1, "nonnegative", "velocity cost weight"),
         GridParameter("r", 0.05, "positive", "torque cost weight"),
         GridParameter("omega_max", 4.0, "positive", "velocities are clipped to [-omega_max, omega_max]"),

@@ -29,7 +29,9 @@ improvement, :math:`a^+ = \arg\min_b Q_\pi`) and is accepted when it passes the 
 :math:`J_{new} \le J - \tfrac1{2\eta}\sum_i\rho_i\sum_m w_{im}|a^+_{im} - a_{im}|^2`, halving
 :math:`\eta` otherwise: J again decreases monotonically.
 
-Stopping: :math:`\|\mathrm{grad}\,J\|_g \le` ``tol`` (converged) or ``max_steps`` (not converged, said).
+Stopping: :math:`\|\mathrm{grad}\,J\|_g \le` ``tol`` (converged) or ``max_steps`` (not converged, said), or
+when no step passes the test: either the decrease it asks for is below the round-off of J (the gradient is
+as small as float64 J can resolve), or 60 halvings failed; then the result keeps its history and says why.
 A progress bar (tqdm) when stderr is a terminal.
 """
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from otgeom.errors import GridWarning, NotConvergedError, RegularityError
+from otgeom.errors import GridWarning, RegularityError
 from otgeom.numeric.grid import BOUNDARY_TOLERANCE, GridChain, action_gradient, gaussian_grid_chain, grid_chain, particles_array
 from otgeom.numeric.policies import ParticlePolicy
 
@@ -107,7 +109,7 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
     J, G, etas, times = [st.chain.J], [st.gnorm], [], [0.0]
     snaps = {0: snapshot(st.x)}
     backtracks = 0
-    converged, reason = st.gnorm <= tol, ""
+    converged, stalled = st.gnorm <= tol, ""
     with progress_bar(max_steps, progress, f"{owner} flow") as bar:
         for k in range(1, max_steps + 1):
             if converged:
@@ -116,6 +118,7 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
             eta = min(eta_max, 0.5 / kappa) if kappa > 0 and proximal is None else eta_max
             if etas:
                 eta = min(eta, 4.0 * etas[-1])  # at most 4x the last accepted step: few backtracks
+            trial = None
             for _ in range(60):
                 with warnings.catch_warnings():  # a rejected trial's boundary mass is not the flow's
                     warnings.simplefilter("ignore", GridWarning)
@@ -123,15 +126,23 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
                         trial = evaluate(move(st, eta))
                     except RegularityError:  # the step went too far (a state's rho underflows): shorter
                         trial = None
-                if trial is not None:
-                    decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None else 0.5 * proximal(st, trial) / eta
-                    if trial.chain.J <= st.chain.J - decrease:
-                        break
+                decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None or trial is None else \
+                    0.5 * proximal(st, trial) / eta
+                if trial is not None and trial.chain.J <= st.chain.J - decrease:
+                    break
+                if trial is not None and decrease <= 8 * np.spacing(abs(st.chain.J)):
+                    stalled = (f"stopped at the round-off floor at step {k}: the decrease the step test asks for ({decrease:.2g}) is below the "
+                               f"round-off of J ({np.spacing(abs(st.chain.J)):.2g}): J cannot resolve a smaller "
+                               f"gradient (g-norm {st.gnorm:.3g}); ask for tol >= about this g-norm")
+                    break
                 eta *= 0.5
                 backtracks += 1
+                trial = None
             else:
-                raise NotConvergedError(f"{owner}: step {k}: no step size down to {eta:.3g} decreases J "
-                                        f"({st.chain.J:.17g}); the gradient g-norm is {st.gnorm:.3g}")
+                stalled = (f"stopped at step {k}: no step size down to {eta:.3g} decreases J ({st.chain.J:.17g}); the gradient "
+                           f"g-norm is {st.gnorm:.3g}")
+            if stalled:
+                break
             st = trial
             J.append(st.chain.J)
             G.append(st.gnorm)
@@ -150,6 +161,7 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
                                   "the boundary rule, not the dynamics, shapes its optimum; widen the grid"),
                       stacklevel=3)
     reason = (f"g-norm of the gradient {st.gnorm:.3g} <= tol {tol:g} after {last} steps" if converged else
+              stalled if stalled else
               f"stopped after max_steps = {max_steps} with g-norm {st.gnorm:.3g} > tol {tol:g}")
     return GridFlowResult(kind, np.array(J), np.array(G), np.array(etas), np.array(times), snaps, snapshot(st.x),
                           st.chain, bool(converged), reason, backtracks, time.perf_counter() - t0, tol)
