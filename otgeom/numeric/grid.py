@@ -324,14 +324,26 @@ def _check_far(fam, axis, mu: np.ndarray, states: np.ndarray, actions: np.ndarra
                           f"({far.size} of {mu.size} state-action pairs): it cannot be placed on the grid")
 
 
+def _evaluate(fam, key: str, X: np.ndarray, a: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """fam.evaluate, but a constant expression (a drift's action derivative, a quadratic cost's curvature) is one
+    number broadcast to the pairs rather than an array filled with it."""
+    e = fam.expressions[key] if axis is None else fam.expressions[key][axis]
+    if not getattr(e, "free_symbols", True):
+        try:
+            return np.broadcast_to(np.float64(float(e)), a.shape)
+        except (TypeError, ValueError):
+            pass
+    return fam.evaluate(key, X, a, axis)
+
+
 def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_AxisDrift]:
     X = fam.points[states]
     drifts = []
     for k, axis in enumerate(fam.axes):
         with np.errstate(all="ignore"):
             mu = fam.evaluate("drift", X, actions, k)
-            dmu = fam.evaluate("drift_a", X, actions, k) if order >= 1 else None
-            ddmu = fam.evaluate("drift_aa", X, actions, k) if order >= 2 else None
+            dmu = _evaluate(fam, "drift_a", X, actions, k) if order >= 1 else None
+            ddmu = _evaluate(fam, "drift_aa", X, actions, k) if order >= 2 else None
         for name, v in (("drift", mu), ("action derivative of the drift", dmu),
                         ("second action derivative of the drift", ddmu)):
             if v is not None:
@@ -552,11 +564,16 @@ def _contract(drifts: list[_AxisDrift], h: np.ndarray, order: int) -> tuple[np.n
             o = np.arange(-K + 1, K + 1, dtype=float)  # the interior edges, z_e = z_c + o_e r
             basis = np.stack([np.ones(2 * K), o], axis=1)
 
+            orow = None if d.noise is None else o * (axis.width / d.noise)
+
             def fill(sl):
                 r = axis.width / d.std[sl]
                 zc = -((d.mu[sl] - axis.lo) / axis.width - d.c[sl]) * r
-                z = o * r[:, None]
-                z += zc[:, None]
+                if orow is None:
+                    z = o * r[:, None]
+                    z += zc[:, None]
+                else:
+                    z = orow + zc[:, None]
                 e = np.square(z)
                 e *= -0.5
                 np.exp(e, out=e)
@@ -627,9 +644,10 @@ def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.
     IP.sum_duplicates()
     rows = np.repeat(np.arange(N), np.diff(IP.indptr))
     dist = np.abs(IP.indices - rows)
-    # A matrix whose nonzeros lie near the diagonal (a 1-D grid, also when it wraps around) keeps its band in the
-    # natural order; otherwise SuperLU's column ordering decides.
-    natural = int(np.max(np.minimum(dist, N - dist), initial=0)) * N <= 4 * IP.nnz
+    # A matrix whose nonzeros lie within a band about as wide as a row (a 1-D grid, also when it wraps around)
+    # keeps that band in the natural order; otherwise (a 2-D grid, whose rows span n_1 K columns) the minimum
+    # degree ordering of A + A^T (the pattern is nearly symmetric) had the least fill and time.
+    natural = int(np.max(np.minimum(dist, N - dist), initial=0)) * N <= IP.nnz
 
     def factor(k: int):
         """LU of A = I - P with row k replaced by e_k, as the LU of A^T (CSR A read as CSC: no copy); A^T is
@@ -638,7 +656,7 @@ def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.
         keep = IP.data[row].copy()
         IP.data[row] = np.where(IP.indices[row] == k, 1.0, 0.0)
         try:
-            return splu(IP.T, permc_spec="NATURAL" if natural else "COLAMD")
+            return splu(IP.T, permc_spec="NATURAL" if natural else "MMD_AT_PLUS_A")
         finally:
             IP.data[row] = keep
 
@@ -745,7 +763,7 @@ def action_gradient(fam, chain: GridChain, states: np.ndarray | None = None, act
         G, H = _contract(_drifts(fam, st, np.asarray(actions, float), order), chain.h, order)
     X = fam.points[states]
     g = fam.evaluate("cost_a", X, actions) + G
-    H = fam.evaluate("cost_aa", X, actions) + H if order >= 2 else None
+    H = _evaluate(fam, "cost_aa", X, actions) + H if order >= 2 else None
     return g, H
 
 
