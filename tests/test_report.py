@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -20,8 +19,10 @@ from otgeom.typeset import TypesetError, latex, latex_lines, mathml
 
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
 XHTML = "{http://www.w3.org/1999/xhtml}"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PDFLATEX = shutil.which("pdflatex")
+from report_tools import CHROMIUM, PDFLATEX
+from report_tools import compile_tex as _compile
+from report_tools import parse_html as _parse_html
+from report_tools import screenshot_ink as _screenshot_ink
 
 
 def _case_id(case):
@@ -41,35 +42,10 @@ def _run_cli(args, capsys):
     return rc, out.out, out.err
 
 
-def _parse_html(path: Path) -> ET.Element:
-    """The page must be well-formed XML (XHTML syntax): parse it without the DOCTYPE line."""
-    text = path.read_text()
-    assert text.startswith("<!DOCTYPE html>\n")
-    return ET.fromstring(text[len("<!DOCTYPE html>\n"):])
 
 
-def _compile(tex: Path) -> bytes:
-    proc = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    pdf = tex.with_suffix(".pdf").read_bytes()
-    assert pdf.startswith(b"%PDF") and len(pdf) > 20000
-    return pdf
 
 
-def _screenshot_ink(html: Path, workdir: Path) -> tuple[float, int]:
-    """Render the page in headless chromium; (fraction of dark pixels, number of pixel rows with ink)."""
-    shot = workdir / "shot.png"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={workdir / 'profile'}", "--hide-scrollbars", "--window-size=1000,1400",
-           f"--screenshot={shot}", html.as_uri()]
-    subprocess.run(cmd, capture_output=True, timeout=120)
-    assert shot.exists(), "chromium wrote no screenshot"
-    import matplotlib.image
-
-    dark = matplotlib.image.imread(shot)[..., :3].mean(axis=2) < 0.5
-    return float(dark.mean()), int(dark.any(axis=1).sum())
 
 
 # ------------------------------------------------------------------ typesetting
