@@ -1,7 +1,8 @@
 """otgeom: derive, evaluate and verify the Wasserstein theory of reinforcement learning.
 
 Flat namespace: ``otgeom.family``, ``otgeom.GaussianPolicy``, ``otgeom.LQPolicy``, ``otgeom.evaluate``,
-``otgeom.Claim``; the claim suite is ``proofs_checks.CLAIMS``.
+``otgeom.Claim``; the grid method: ``otgeom.grid_chain``, ``otgeom.gaussian_grid_chain``,
+``otgeom.particle_flow``, ``otgeom.gaussian_flow``; the claim suite is ``proofs_checks.CLAIMS``.
 """
 import os as _os
 import signal as _signal
@@ -23,10 +24,12 @@ if _cli:
     _previous = _signal.signal(_signal.SIGINT, _interrupted_while_loading)
 
 from otgeom.claims import Claim, ClaimResult, Outcome
-from otgeom.errors import (ExpressionError, FamilyError, OtgeomError, ParameterError, PolicyError,
+from otgeom.errors import (ExpressionError, FamilyError, GridWarning, OtgeomError, ParameterError, PolicyError,
                            RegularityError)
 from otgeom.evaluate import evaluate, policy_from_json
 from otgeom.families import FAMILIES, family
+from otgeom.numeric.grid import gaussian_grid_chain, grid_chain
+from otgeom.numeric.grid_flow import gaussian_flow, particle_flow
 from otgeom.numeric.lq import LQPolicy, lq_optimum, lq_point
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, QuantilePolicy
 
@@ -37,4 +40,5 @@ if _cli:
 
 __all__ = ["family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
            "policy_from_json", "Claim", "ClaimResult", "Outcome", "OtgeomError", "FamilyError",
-           "ParameterError", "PolicyError", "RegularityError", "ExpressionError", "__version__"]
+           "ParameterError", "PolicyError", "RegularityError", "ExpressionError", "GridWarning", "grid_chain",
+           "gaussian_grid_chain", "particle_flow", "gaussian_flow", "__version__"]
