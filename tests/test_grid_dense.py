@@ -181,3 +181,18 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     assert len(grid._chunks(A.size, 2 * 9 + 1)) > 20
     assert (P1 != P3).nnz == 0
     assert np.array_equal(h1, h3) and np.array_equal(g1, g3) and np.array_equal(H1, H3)
+
+
+@pytest.mark.parametrize("name", ["linear-reflecting", "linear-circle", "pendulum"])
+def test_superlu_and_the_banded_lu_agree(name, monkeypatch):
+    """1-D grids are factored by LAPACK's banded LU (the circle in reverse Cuthill-McKee order), 2-D ones beyond a
+    few cells by SuperLU: both against the dense step."""
+    fam = family(CASES[name][0], **CASES[name][1])
+    A, w = _particles(fam, seed=9)
+    dense, dg, _ = dense_flow_step(fam, A, w)
+    for limit in (grid._BAND_BYTES, 0):
+        monkeypatch.setattr(grid, "_BAND_BYTES", limit)
+        chain = grid_chain(fam, ParticlePolicy(A[:, :, None], w), order=2)
+        g, _ = action_gradient(fam, chain, order=2)
+        for got, want in ((chain.rho, dense.rho), (chain.J, dense.J), (chain.h, dense.h), (g, dg)):
+            assert _rel(got, want) <= TOL

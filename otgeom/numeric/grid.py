@@ -66,7 +66,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sparse
-from scipy.sparse.csgraph import connected_components
+from scipy.linalg.lapack import dgbtrf, dgbtrs
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 from scipy.sparse.linalg import splu
 from scipy.special import ndtr
 
@@ -635,6 +636,57 @@ def _closed_classes_sparse(P) -> list[list[int]]:
     return [np.flatnonzero(labels == c).tolist() for c in range(k) if not leaving[c]]
 
 
+class _BandLU:
+    """LU of a banded matrix by LAPACK (gbtrf) in a given order of the states, with SuperLU's ``solve(b, trans)``.
+
+    ``rows``, ``cols``, ``data``: the matrix's entries; ``pos[i]``: the place of state i in the order."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, pos: np.ndarray, kl: int, ku: int):
+        N = pos.size
+        pi, pj = pos[rows], pos[cols]
+        ab = np.zeros((2 * kl + ku + 1, N), order="F")
+        ab[kl + ku + pi - pj, pj] = data
+        self.lub, self.piv, info = dgbtrf(ab, kl, ku, overwrite_ab=1)
+        if info != 0:  # pragma: no cover - A is non-singular for an irreducible chain
+            raise np.linalg.LinAlgError(f"banded LU: zero pivot {info}")
+        self.kl, self.ku, self.pos = kl, ku, pos
+
+    def solve(self, b: np.ndarray, trans: str = "N") -> np.ndarray:
+        y = np.empty(b.size)
+        y[self.pos] = b
+        x, info = dgbtrs(self.lub, self.kl, self.ku, y, self.piv, trans=0 if trans == "N" else 1)
+        return x[self.pos]
+
+
+#: The banded LU is used when its band storage takes at most this many bytes (else SuperLU).
+_BAND_BYTES = 1 << 30
+
+
+def _band_order(IP) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+    """(rows, cols, pos, kl, ku) of A^T (A = IP in CSR) in an order with a narrow band, or None.
+
+    The natural order when its band is about as wide as a row (a 1-D grid); else, for short rows, the reverse
+    Cuthill-McKee order (a 1-D grid that wraps around: band twice as wide); 2-D grids (rows of hundreds of
+    entries spanning n_1 K columns) are left to SuperLU."""
+    N = IP.shape[0]
+    cols = np.repeat(np.arange(N), np.diff(IP.indptr))  # A^T's column = A's row
+    rows = IP.indices.astype(np.int64)
+    per_row = IP.nnz / max(N, 1)
+    kl, ku = int(np.max(rows - cols, initial=0)), int(np.max(cols - rows, initial=0))
+    pos = np.arange(N)
+    if kl + ku > 2 * per_row:
+        if per_row > 128:
+            return None
+        order = reverse_cuthill_mckee(IP, symmetric_mode=False)
+        pos = np.empty(N, np.int64)
+        pos[order] = np.arange(N)
+        d = pos[rows] - pos[cols]
+        kl, ku = int(np.max(d, initial=0)), int(np.max(-d, initial=0))
+    if (2 * kl + ku + 1) * N * 8 > _BAND_BYTES or kl + ku > 4 * per_row + 16:
+        return None
+    return rows, cols, pos, kl, ku
+
+
 def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.ndarray, float, np.ndarray, dict]:
     """rho, J, h and the certificates of a sparse stochastic matrix P (CSR) with one sparse LU (two when the
     first guess of a likely state was poor)."""
@@ -642,21 +694,21 @@ def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.
     check_classes(_closed_classes_sparse(P), N, owner)
     IP = (sparse.identity(N, format="csr") - P).tocsr()
     IP.sum_duplicates()
-    rows = np.repeat(np.arange(N), np.diff(IP.indptr))
-    dist = np.abs(IP.indices - rows)
-    # A matrix whose nonzeros lie within a band about as wide as a row (a 1-D grid, also when it wraps around)
-    # keeps that band in the natural order; otherwise (a 2-D grid, whose rows span n_1 K columns) the minimum
-    # degree ordering of A + A^T (the pattern is nearly symmetric) had the least fill and time.
-    natural = int(np.max(np.minimum(dist, N - dist), initial=0)) * N <= IP.nnz
+    # A band about as wide as a row (a 1-D grid, also when it wraps around, in the reverse Cuthill-McKee order)
+    # is factored by LAPACK's banded LU; otherwise (a 2-D grid, whose rows span n_1 K columns) by SuperLU with the
+    # minimum degree ordering of A + A^T (the pattern is nearly symmetric), which had the least fill and time.
+    band = _band_order(IP)
 
     def factor(k: int):
-        """LU of A = I - P with row k replaced by e_k, as the LU of A^T (CSR A read as CSC: no copy); A^T is
-        column diagonally dominant, so its pivots stay on the diagonal."""
+        """LU of A^T, A = I - P with row k replaced by e_k (CSR A read as CSC is A^T: no copy); A^T is column
+        diagonally dominant, so its pivots stay on the diagonal."""
         row = slice(IP.indptr[k], IP.indptr[k + 1])
         keep = IP.data[row].copy()
         IP.data[row] = np.where(IP.indices[row] == k, 1.0, 0.0)
         try:
-            return splu(IP.T, permc_spec="NATURAL" if natural else "MMD_AT_PLUS_A")
+            if band is not None:
+                return _BandLU(band[0], band[1], IP.data, *band[2:])
+            return splu(IP.T, permc_spec="MMD_AT_PLUS_A")
         finally:
             IP.data[row] = keep
 
