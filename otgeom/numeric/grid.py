@@ -26,10 +26,12 @@ with :math:`P_\pi` a sparse matrix (about :math:`N \times M \times` window entri
 :math:`\rho^\top A = \rho_k P_{k,\cdot}`, so :math:`\rho \propto A^{-\top} P_{k,\cdot}^\top`.  The equation of
 row k is then met only through the others, its error theirs divided by :math:`\rho_k`, so k must be a likely
 state: the state with the largest inflow :math:`\sum_i P_{ik}`, or, when :math:`\rho_k < \max\rho/10`, a
-second factorisation at :math:`\arg\max\rho`.  A direct solver needs no warm start; the residuals of both
-solves are reported with every result.
+second factorisation at :math:`\arg\max\rho`.  The factorisation is LAPACK's banded LU when the band is
+about a row wide (1-D grids; a circle in reverse Cuthill-McKee order), SuperLU's otherwise (2-D grids).  A
+direct solver needs no warm start; the residuals of both solves are reported with every result.
 
-How it is computed (the cost is linear in :math:`N \times M` at a fixed :math:`\sigma/h`): the pairs are taken
+How it is computed (kernel, assembly and gradient cost linear in :math:`N \times M` at a fixed :math:`\sigma/h`,
+the 1-D solve linear in N, the 2-D one more than linear): the pairs are taken
 in chunks of about :data:`_CHUNK` window entries, so no [pairs, window] array is formed; the kernel is kept as
 its drift parameters per pair (:class:`PairKernel` arrays are built only when asked for); in one dimension with
 a constant noise the window probabilities are a function of the drift's place u in its cell alone and come
