@@ -196,3 +196,28 @@ def test_superlu_and_the_banded_lu_agree(name, monkeypatch):
         g, _ = action_gradient(fam, chain, order=2)
         for got, want in ((chain.rho, dense.rho), (chain.J, dense.J), (chain.h, dense.h), (g, dg)):
             assert _rel(got, want) <= TOL
+
+
+_FORKED_JOB: dict = {}  # reaches the forked child by fork (a family's compiled lambdas do not pickle)
+
+
+def _chain_J(_=None):
+    fam, A = _FORKED_JOB["job"]
+    return grid_chain(fam, ParticlePolicy(A[:, :, None])).J
+
+
+def test_a_forked_process_computes_chains_after_the_parent_did(monkeypatch):
+    """The chunks' thread pool belongs to the process that made it: a child forked afterwards (the report's
+    claim workers) makes its own instead of waiting forever on the parent's, which has no threads there."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork")
+    monkeypatch.setenv("OTGEOM_THREADS", "2")
+    monkeypatch.setattr(grid, "_CHUNK", 1 << 10)
+    fam = family("grid-linear", boundary="circle", cells=400, half_width=3.0, noise=0.015, alpha=1.0)
+    A = np.random.default_rng(10).normal(size=(400, 2)) * 0.03
+    _FORKED_JOB["job"] = (fam, A)
+    J = _chain_J()  # the parent's pool exists now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_chain_J).get(timeout=60) == J

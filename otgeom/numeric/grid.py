@@ -208,8 +208,18 @@ def _threads() -> int:
     return max(1, min(8, n))
 
 
-_POOL: dict[int, ThreadPoolExecutor] = {}
+_POOL: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process id, threads): a forked child has no workers
 _POOL_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()  # a lock held by another thread at the fork would never be released
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _each(fn, slices: list[slice]) -> None:
@@ -220,9 +230,10 @@ def _each(fn, slices: list[slice]) -> None:
             fn(sl)
         return
     with _POOL_LOCK:
-        pool = _POOL.get(n)
+        key = (os.getpid(), n)
+        pool = _POOL.get(key)
         if pool is None:
-            pool = _POOL[n] = ThreadPoolExecutor(n, thread_name_prefix="otgeom-grid")
+            pool = _POOL[key] = ThreadPoolExecutor(n, thread_name_prefix="otgeom-grid")
     for f in [pool.submit(fn, sl) for sl in slices]:
         f.result()
 
@@ -761,7 +772,10 @@ def _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actio
     rho, J, h, cert = solve_sparse_chain(P, r, owner)
     if fam.n_states <= 300:
         Pd = P.toarray()
-        cert["dobrushin"] = 0.5 * max(float(np.abs(Pd[i] - Pd).sum(axis=1).max()) for i in range(Pd.shape[0]))
+        n = Pd.shape[0]
+        step = max(1, (1 << 20) // (n * n))  # blocks of rows against all rows: temporaries of 8 MB, not n^3
+        cert["dobrushin"] = 0.5 * max(float(np.abs(Pd[s:s + step, None, :] - Pd[None, :, :]).sum(axis=2).max())
+                                      for s in range(0, n, step))
     cert["truncation"] = kernel.truncation
     per_state = np.bincount(states, weights=weights * kernel.outside, minlength=fam.n_states)
     cert["boundary_mass"] = float(rho @ per_state)
