@@ -170,7 +170,7 @@ def test_gaussian_closed_form_against_gauss_hermite_particles():
 def test_gaussian_flow_from_the_derived_formulas_converges_to_the_lq_optimum():
     fam = family("grid-linear")
     m, s = fam.initial_policy()
-    res = gaussian_flow(fam, m, s, max_steps=200, tol=1e-8, progress=False)
+    res = gaussian_flow(fam, m, s, max_steps=200, tol=1e-7, progress=False)  # float64 J resolves ~2e-8
     assert res.converged and np.all(np.diff(res.J) <= 0)
     opt = lq_optimum(family("lq"))
     x = fam.points[:, 0]
