@@ -172,7 +172,7 @@ def _cmd_families(args) -> int:
 
     for name, gspec in sorted(GRID_FAMILIES.items()):
         print(f"{name}: {gspec.description} (grid family: continuous states on a grid, THEORY.md section 6)")
-        for p in gspec.parameters:
+        for p in gspec.all_parameters:
             print(f"    {p.name} ({p.domain}, default {p.default}): {p.doc}")
     print("every number: 0 or 1e-300 <= |x| <= 1e15, at most 100 digits (see otgeom.limits)")
     return 0
@@ -728,10 +728,15 @@ def _one_line(text: str) -> str:
 
 def _summarise_warnings(caught: list) -> None:
     """Numeric warnings (overflow, invalid value, ...) as one line on stderr instead of two lines each."""
+    from otgeom.errors import GridWarning
+
     if caught:
-        first = caught[0]
+        # otgeom's own warnings are written to be read whole (the state, the numbers, the advice)
+        ours = [w for w in caught if issubclass(w.category, GridWarning)]
+        first = ours[0] if ours else caught[0]
         more = f" and {len(caught) - 1} more" if len(caught) > 1 else ""
-        _say(f"otgeom: warning: {first.category.__name__}: {excerpt(_one_line(str(first.message)), 120, quote=False)}"
+        text = _one_line(str(first.message))
+        _say(f"otgeom: warning: {first.category.__name__}: {text if ours else excerpt(text, 120, quote=False)}"
              f"{more}")
 
 

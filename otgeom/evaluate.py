@@ -51,7 +51,8 @@ For the grid families (kind ``grid``; policy ``{"mean": .., "std": ..}`` (number
 residuals, ``truncation`` (mass moved by the kernel windows), ``boundary_mass``), ``error`` (an estimate of the
 absolute error of J as the grid chain's, from the truncation and the residuals: the grid's own discretisation of
 the continuous problem is not included; ``otgeom check`` measures that), ``error_kind`` (``estimate``),
-``converged`` (true).
+``converged`` (false, with ``not_converged`` and exit status 3 on the command line, when ``error`` exceeds
+``tolerance * max(1, |J|)``).
 """
 from __future__ import annotations
 
@@ -226,9 +227,9 @@ def grid_policy_from_json(data: Any, family) -> Any:
             raise PolicyError(f'{family.label}: "particles" is a policy on its own; drop '
                               f"{', '.join(sorted(data.keys() - {'particles'}))}")
         A = float_array(data["particles"], "policy particles", PolicyError)
-        if A.ndim != 2 or A.shape[0] != N:
+        if A.ndim != 2 or A.shape[0] != N or A.shape[1] < 1:
             raise PolicyError(f"{family.label}: policy particles have shape {list(A.shape)}; expected [{N}, M] "
-                              f"(one row of M actions per grid state)")
+                              f"(one row of M >= 1 actions per grid state)")
         return ParticlePolicy(A[:, :, None])
 
     def per_state(key: str) -> np.ndarray:
@@ -245,7 +246,11 @@ def grid_policy_from_json(data: Any, family) -> Any:
             raise PolicyError(f'{family.label}: give "mean" or "gain", not both')
         if len(family.axes) != 1:
             raise PolicyError(f'{family.label}: "gain" (mean -gain x) needs a 1-D grid; give "mean" per state')
-        mean = -float(float_array(data["gain"], "policy gain", PolicyError)) * family.points[:, 0]
+        gain = float_array(data["gain"], "policy gain", PolicyError)
+        if gain.ndim != 0:
+            raise PolicyError(f'{family.label}: policy "gain" must be one number (the mean is -gain x), got shape '
+                              f"{list(gain.shape)}")
+        mean = -float(gain) * family.points[:, 0]
     elif "mean" in data:
         mean = per_state("mean")
     else:
@@ -260,9 +265,10 @@ def grid_policy_from_json(data: Any, family) -> Any:
         M = data["quantiles"]
         if isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= 4096:
             raise PolicyError(f"{family.label}: policy quantiles = {excerpt(M)} must be an integer in 1..4096")
-        if (std == 0).any():
-            return ParticlePolicy(np.repeat(mean[:, None, None], M, axis=1))
-        return QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), M)
+        from scipy.special import ndtri
+
+        u = (np.arange(M) + 0.5) / M  # midpoint quantile levels; a state with std 0 has all M at its mean
+        return QuantilePolicy((mean[:, None] + std[:, None] * ndtri(u)[None, :])[:, :, None])
     return ("gaussian", mean, std)
 
 
@@ -399,6 +405,16 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
         out = {"family": family.label, "parameters": family.parameters_json(), "method": "grid"}
         out.update(_jsonify(_grid(family, policy)))
         out["tolerance"] = float(tolerance)
+        target = float(tolerance) * max(1.0, abs(out["J"]))
+        if out["error"] > target:
+            reason = (f"{family.label}: the grid chain's error estimate for J, {out['error']:.3g}, exceeds "
+                      f"tolerance * max(1, |J|) = {target:.3g} (the solves' residuals and the kernel windows' "
+                      "truncation; a coarser --tolerance or a better conditioned grid)")
+            out["converged"] = False
+            out["not_converged"] = [reason]
+            json.dumps(out)
+            if not allow_unconverged:
+                raise NotConvergedError(reason, out)
         json.dumps(out)
         return out
     if hessian and (getattr(family, "kind", "finite") == "lq" or family.action_dim != 1):

@@ -7,8 +7,9 @@ from proofs_checks import CLAIMS
 
 SWITCH2 = family("switch2")
 LQ_SCALAR = family("lq")
+GRID_LINEAR = family("grid-linear")
 #: the family each claim is shown on in the fast tests: the first built-in of its kind
-DEFAULT = {"finite": SWITCH2, "lq": LQ_SCALAR}
+DEFAULT = {"finite": SWITCH2, "lq": LQ_SCALAR, "grid": GRID_LINEAR}
 
 
 def test_every_claim_has_a_mutant_and_a_reasoned_tolerance():

@@ -259,3 +259,83 @@ def test_cli_families_and_derive_list_grid_families():
         assert f"{name}:" in out
     d = _otgeom("derive", "pendulum").stdout
     assert "drift_a[omega] = 0.1" in d and "cost_a = 0.1*a" in d
+
+
+# ----------------------------------------------------------------------------- more bad input (review findings)
+def test_quantile_policy_with_one_deterministic_state_keeps_the_others_spread(tmp_path):
+    from otgeom.evaluate import grid_policy_from_json
+
+    fam = family("grid-linear")
+    pol = grid_policy_from_json({"mean": 0, "std": [0] + [1] * 160, "quantiles": 4}, fam)
+    A = pol.particles[:, :, 0]
+    assert np.all(A[0] == 0) and np.ptp(A[1]) > 1  # state 0 deterministic, the others spread
+
+
+@pytest.mark.parametrize("policy, words", [
+    ({"gain": [1, 2], "std": 1}, "must be one number"),
+    ({"particles": [[]] * 81}, "M >= 1"),
+    ({"mean": 0}, 'needs "std"'),
+    ({"mean": 0, "std": -1}, "must be >= 0"),
+    ({"mean": [0, 1], "std": 1}, "expected a number or 81 numbers"),
+])
+def test_bad_grid_policies_are_named(policy, words, tmp_path):
+    pol = tmp_path / "p.json"
+    pol.write_text(json.dumps(policy))
+    out = _otgeom("eval", "double-well", "--policy", str(pol))
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("params, words", [
+    (["--param", "cells=10000"], "more than 4096"),
+    (["--param", "noise=1e6"], "wider than the grid"),
+    (["--param", "half_width=1e-300"], "wider than the grid"),
+    (["--param", "noise=1e-300"], "more than the limit of 1000000"),
+])
+def test_grids_the_machine_cannot_hold_are_refused_with_numbers(params, words, tmp_path):
+    pol = tmp_path / "p.json"
+    pol.write_text(json.dumps({"gain": 1, "std": 0}))
+    out = _otgeom("eval", "grid-linear", *params, "--policy", str(pol))
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_too_many_states_are_refused():
+    with pytest.raises(ParameterError, match="grid states is more than the limit"):
+        family("pendulum", cells_theta=100000, cells_omega=100000)
+
+
+def test_eval_tolerance_applies_to_grid_families(tmp_path):
+    pol = tmp_path / "p.json"
+    pol.write_text(json.dumps({"gain": 1, "std": 0}))
+    out = _otgeom("eval", "grid-linear", "--policy", str(pol), "--tolerance", "1e-14")
+    assert out.returncode == 3 and "error estimate for J" in out.stderr
+    assert json.loads(out.stdout)["converged"] is False
+
+
+def test_a_kernel_independent_of_the_action_has_the_gaussian_closed_form():
+    fam = family("grid-linear", beta=0, alpha=0.5)
+    ch, E1, E2 = gaussian_grid_chain(fam, np.zeros(fam.n_states), np.ones(fam.n_states))
+    assert np.allclose(E1, 0, atol=1e-12) and np.allclose(E2, 2 * 0.5, atol=1e-12)  # d_a c = 2 r a, E = 0; 2r
+
+
+def test_unreachable_grid_cells_are_explained():
+    fam = family("grid-linear", half_width=20, cells=401)
+    x = fam.points[:, 0]
+    with pytest.raises(RegularityError, match=r"on a grid this means the kernel windows.*x in \[-15.76, 15.76\]"):
+        gaussian_grid_chain(fam, -1.17 * x, np.zeros_like(x))
+
+
+def test_grid_warnings_are_printed_whole(tmp_path):
+    pol = tmp_path / "p.json"
+    pol.write_text(json.dumps({"mean": 0, "std": 1}))
+    out = _otgeom("eval", "grid-linear", "--policy", str(pol))
+    assert out.returncode == 0
+    assert "worst at state 0 (x = -7.95)" in out.stderr and "(widen the grid or change the policy)" in out.stderr
+
+
+def test_particles_is_a_parameter_of_every_grid_family():
+    from proofs_checks.grid_claims import random_grid_particles
+
+    fam = family("double-well", particles=3)
+    assert random_grid_particles(fam, np.random.default_rng(0)).particles.shape == (fam.n_states, 3, 1)
+    with pytest.raises(ParameterError, match="integer in 1..4096"):
+        family("double-well", particles=0)

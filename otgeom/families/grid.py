@@ -50,9 +50,13 @@ import sympy as sp
 from otgeom.errors import FamilyError, ParameterError
 from otgeom.limits import excerpt, excerpt_list
 
-__all__ = ["Axis", "GridParameter", "GridSpec", "GridFamily", "BOUNDARIES", "COARSEST_CELL"]
+__all__ = ["Axis", "GridParameter", "GridSpec", "GridFamily", "BOUNDARIES", "COARSEST_CELL", "MAX_STATES",
+           "COMMON_PARAMETERS"]
 
 BOUNDARIES = ("clipped", "reflecting", "circle")
+
+#: Most grid states a family may have (a flow step at 1e5 states x 32 particles takes about 1 s).
+MAX_STATES = 2_000_000
 
 #: Largest cell width in noise standard deviations: one step puts at most half its mass into one cell.
 COARSEST_CELL = 1.3489795003921634  # 2 * Phi^-1(3/4)
@@ -107,7 +111,7 @@ class Axis:
 @dataclass(frozen=True)
 class GridParameter:
     """A scalar parameter: name, default, domain (``real``, ``positive``, ``nonnegative``, ``cells`` (an integer
-    >= 3) or ``boundary`` (one of :data:`BOUNDARIES`)) and what it means."""
+    >= 3), ``count`` (an integer 1..4096) or ``boundary`` (one of :data:`BOUNDARIES`)) and what it means."""
 
     name: str
     default: Any
@@ -125,6 +129,10 @@ class GridParameter:
         if isinstance(value, str):
             from otgeom.limits import parse_exact
             value = float(parse_exact(value, where))
+        if self.domain == "count":
+            if float(value) != int(value) or not 1 <= int(value) <= 4096:
+                raise ParameterError(f"{where} = {excerpt(value)} must be an integer in 1..4096")
+            return int(value)
         if self.domain == "cells":
             if float(value) != int(value) or int(value) < 3:
                 raise ParameterError(f"{where} = {excerpt(value)} must be an integer >= 3 (a number of cells)")
@@ -139,6 +147,14 @@ class GridParameter:
         if self.domain == "nonnegative" and not x >= 0:
             raise ParameterError(f"{where} = {x:g} must be >= 0")
         return x
+
+
+#: Parameters of every grid family: how the particle flows of ``otgeom report`` and the claims of ``otgeom check``
+#: represent a policy (they do not change the model).
+COMMON_PARAMETERS = (
+    GridParameter("particles", 8, "count", "particles (quantiles) per grid state in the report's particle flow and "
+                                           "the claims' particle policies"),
+)
 
 
 @dataclass(frozen=True)
@@ -161,8 +177,13 @@ class GridSpec:
     initial: Callable[["GridFamily"], tuple[np.ndarray, np.ndarray]] | None = None
     doc: str = ""
 
+    @property
+    def all_parameters(self) -> tuple[GridParameter, ...]:
+        """The family's own parameters and those every grid family has (:data:`COMMON_PARAMETERS`)."""
+        return (*self.parameters, *COMMON_PARAMETERS)
+
     def instantiate(self, **params: Any) -> "GridFamily":
-        known = {p.name: p for p in self.parameters}
+        known = {p.name: p for p in self.all_parameters}
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise ParameterError(f"{self.name}: unknown parameter(s) {excerpt_list(unknown)}; known: "
@@ -197,6 +218,10 @@ class GridFamily:
     def __post_init__(self) -> None:
         axes = tuple(self.spec.axes(self.values))
         object.__setattr__(self, "axes", axes)
+        total = math.prod(ax.cells for ax in axes)
+        if total > MAX_STATES:
+            raise ParameterError(f"{self.name}: {' x '.join(str(ax.cells) for ax in axes)} = {total} grid states is "
+                                 f"more than the limit of {MAX_STATES}")
         for ax in axes:
             if ax.boundary not in BOUNDARIES:
                 raise ParameterError(f"{self.name}: axis {ax.name} has boundary {ax.boundary!r}; "
@@ -210,7 +235,8 @@ class GridFamily:
             if ratio > COARSEST_CELL:
                 from scipy.special import ndtr
                 one_cell = 2 * ndtr(ratio / 2) - 1
-                need = int(math.ceil((ax.hi - ax.lo) / (COARSEST_CELL * ax.noise)))
+                need = (ax.hi - ax.lo) / (COARSEST_CELL * ax.noise)
+                need = f"{int(math.ceil(need))}" if need <= 1_000_000 else "more than the limit of 1000000"
                 raise ParameterError(
                     f"{self.name}: the grid is too coarse for the noise on axis {ax.name}: cells of width "
                     f"{ax.width:.4g} are {ratio:.3g} noise standard deviations (noise {ax.noise:.4g}), so one step "
@@ -251,7 +277,7 @@ class GridFamily:
         return dict(self.values)
 
     def parameter_docs(self) -> dict[str, str]:
-        return {p.name: p.doc for p in self.spec.parameters}
+        return {p.name: p.doc for p in self.spec.all_parameters}
 
     def with_values(self, **changes: Any) -> "GridFamily":
         """A new validated family with some parameters replaced."""
@@ -302,9 +328,12 @@ class GridFamily:
 
     @cached_property
     def affine_axis(self) -> int | None:
-        """The one axis whose drift depends on a, when it is affine in a and the others do not depend on a."""
+        """The one axis whose drift depends on a, when it is affine in a and the others do not depend on a
+        (axis 0 when no drift depends on a); None otherwise."""
         x, a = self.symbols
         dep = [i for i, e in enumerate(self.expressions["drift"]) if a in e.free_symbols]
+        if not dep:
+            return 0  # the kernel does not depend on a: affine with b = 0
         if len(dep) != 1:
             return None
         i = dep[0]

@@ -74,7 +74,7 @@ from scipy.sparse.linalg import splu
 from scipy.spatial.distance import cdist
 from scipy.special import ndtr
 
-from otgeom.errors import ExpressionError, FamilyError, GridWarning, PolicyError, RegularityError
+from otgeom.errors import ParameterError, ExpressionError, FamilyError, GridWarning, PolicyError, RegularityError
 from otgeom.numeric.chain import check_classes
 
 __all__ = ["TAIL_STDS", "PairKernel", "GridChain", "pair_kernel", "grid_chain", "gaussian_grid_chain",
@@ -118,7 +118,16 @@ class _AxisDrift:
 def _axis_drift(axis, mu: np.ndarray, std: np.ndarray, dmu: np.ndarray | None, ddmu: np.ndarray | None,
                 noise: float | None = None) -> _AxisDrift:
     h = axis.width
-    K = int(math.ceil(TAIL_STDS * float(np.max(std)) / h)) + 1
+    spread = float(np.max(std))
+    cells = TAIL_STDS * spread / h
+    cap = max(64, 4 * axis.cells)
+    if not 2 * cells + 4 <= cap:  # also catches inf / nan
+        raise ParameterError(
+            f"the step's spread on axis {axis.name} is {spread:.4g} = {spread / h:.4g} cell widths (h = {h:.4g}), so a "
+            f"kernel window would span about {2 * cells + 4:.4g} cells per state-action pair, more than {cap} "
+            f"(4 x the axis's {axis.cells} cells): the noise (for Gaussian laws, sqrt(sigma^2 + b^2 s^2) with the "
+            "policy's spread s) is wider than the grid; use a wider grid, less noise or a narrower policy")
+    K = int(math.ceil(cells)) + 1
     c = np.floor((mu - axis.lo) / h).astype(np.int64)
     pick = slice(None)
     if noise is not None:
@@ -366,7 +375,34 @@ def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_A
         _check_far(fam, axis, mu, states, actions)
         std = np.broadcast_to(np.float64(axis.noise), mu.shape)
         drifts.append(_axis_drift(axis, mu, std, dmu, ddmu, float(axis.noise)))
+    _check_budget(fam, drifts)
     return drifts
+
+
+#: Most window entries per grid state times states (about 2.4 GB per float64 array of the transition matrix).
+WINDOW_BUDGET = 300_000_000
+
+
+#: Most cells in one pair's window (all axes): the sparse LU's fill and work grow with the window's width.
+MAX_WINDOW = 4096
+
+
+def _check_budget(fam, drifts: list) -> None:
+    """Refuse a kernel whose rows (states x window cells) would not fit in memory, or whose windows are so wide
+    (noise spanning hundreds of cells) that the sparse LU's fill explodes, with the numbers."""
+    window = math.prod(2 * d.K + 2 for d in drifts)
+    if window > MAX_WINDOW:
+        per_axis = " x ".join(f"{2 * d.K + 2} ({d.axis.name})" for d in drifts)
+        raise ParameterError(
+            f"{fam.label}: the noise spans {per_axis} cells per kernel window, {window} in all, more than "
+            f"{MAX_WINDOW}: the sparse solve's fill grows like states x window^2; the grid is far finer than the "
+            "noise needs (cells of up to sigma/2 are accurate to O(h^2)): use fewer cells or a narrower policy")
+    if fam.n_states * window > WINDOW_BUDGET:
+        per_axis = " x ".join(f"{2 * d.K + 2} ({d.axis.name})" for d in drifts)
+        raise ParameterError(
+            f"{fam.label}: the kernel's windows are {per_axis} cells for each of {fam.n_states} states: "
+            f"{fam.n_states * window:.3g} entries, more than this machine's budget of {WINDOW_BUDGET:.0e} "
+            "(the noise spans too many cells: fewer cells, less noise, or a narrower policy)")
 
 
 def pair_kernel(fam, states: np.ndarray, actions: np.ndarray, order: int = 1) -> PairKernel:
@@ -770,7 +806,21 @@ def particles_array(policy, n_states: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actions=None) -> GridChain:
-    rho, J, h, cert = solve_sparse_chain(P, r, owner)
+    try:
+        rho, J, h, cert = solve_sparse_chain(P, r, owner)
+    except RegularityError as exc:
+        transient = exc.diagnosis.get("transient")
+        closed = exc.diagnosis.get("closed_classes") or []
+        if not transient or len(closed) != 1:
+            raise
+        pts = fam.points[np.asarray(closed[0])]
+        span = ", ".join(f"{n} in [{pts[:, j].min():.4g}, {pts[:, j].max():.4g}]"
+                         for j, n in enumerate(fam.spec.state_names))
+        raise RegularityError(
+            f"{exc} -- on a grid this means the kernel windows ({TAIL_STDS} noise sd beyond the drift) never reach "
+            f"the transient cells from the recurrent ones ({span}): their true stationary mass is below the "
+            f"Gaussian tail at {TAIL_STDS} sd (about 1e-13 per step, far less after several); shrink the grid to "
+            "about that range, or add noise", exc.diagnosis) from None
     if fam.n_states <= 300:
         Pd = P.toarray()
         cert["dobrushin"] = 0.5 * float(cdist(Pd, Pd, "cityblock").max())  # no [N, N, N] temporary
@@ -876,6 +926,7 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
         _check_far(fam, axis, mu, states, mean)
         tau = np.sqrt(axis.noise ** 2 + (b * std) ** 2)
         drifts.append(_axis_drift(axis, mu, tau, b, zero))
+    _check_budget(fam, drifts)
     z, w = np.polynomial.hermite_e.hermegauss(deg // 2 + 2)
     w = w / w.sum()
     A = mean[:, None] + std[:, None] * z[None, :]

@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from otgeom.errors import GridWarning, RegularityError
+from otgeom.errors import FamilyError, GridWarning, ParameterError, RegularityError
 from otgeom.numeric.grid import BOUNDARY_TOLERANCE, GridChain, action_gradient, gaussian_grid_chain, grid_chain, particles_array
 from otgeom.numeric.policies import ParticlePolicy
 
@@ -119,28 +119,29 @@ def _descend(evaluate: Callable[[Any], _State], move: Callable[[_State, float], 
             if etas:
                 eta = min(eta, 4.0 * etas[-1])  # at most 4x the last accepted step: few backtracks
             trial = None
-            for _ in range(60):
+            floor = 8 * np.spacing(abs(st.chain.J))
+            for attempt in range(60):
                 with warnings.catch_warnings():  # a rejected trial's boundary mass is not the flow's
                     warnings.simplefilter("ignore", GridWarning)
                     try:
                         trial = evaluate(move(st, eta))
-                    except RegularityError:  # the step went too far (a state's rho underflows): shorter
-                        trial = None
-                decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None or trial is None else \
-                    0.5 * proximal(st, trial) / eta
-                if trial is not None and trial.chain.J <= st.chain.J - decrease:
-                    break
-                if trial is not None and decrease <= 8 * np.spacing(abs(st.chain.J)):
-                    stalled = (f"stopped at the round-off floor at step {k}: the decrease the step test asks for ({decrease:.2g}) is below the "
-                               f"round-off of J ({np.spacing(abs(st.chain.J)):.2g}): J cannot resolve a smaller "
-                               f"gradient (g-norm {st.gnorm:.3g}); ask for tol >= about this g-norm")
-                    break
+                    except (RegularityError, FamilyError, ParameterError):
+                        trial = None  # the step went too far (a rho underflows, the drift leaves its range): shorter
+                if trial is not None:
+                    decrease = 0.5 * eta * st.gnorm ** 2 if proximal is None else 0.5 * proximal(st, trial) / eta
+                    if trial.chain.J <= st.chain.J - decrease:
+                        break
+                    if attempt == 0 and decrease <= floor:
+                        stalled = (f"stopped at the round-off floor at step {k}: the decrease the step test asks for "
+                                   f"({decrease:.2g}) is below the round-off of J ({floor:.2g}): J cannot resolve a "
+                                   f"smaller gradient (g-norm {st.gnorm:.3g}); ask for tol >= about this g-norm")
+                        break
                 eta *= 0.5
                 backtracks += 1
                 trial = None
             else:
-                stalled = (f"stopped at step {k}: no step size down to {eta:.3g} decreases J ({st.chain.J:.17g}); the gradient "
-                           f"g-norm is {st.gnorm:.3g}")
+                stalled = (f"stopped at step {k}: no step size down to {eta:.3g} decreases J ({st.chain.J:.17g}); the "
+                           f"gradient g-norm is {st.gnorm:.3g}")
             if stalled:
                 break
             st = trial
