@@ -870,7 +870,8 @@ def _grid_definitions(family, ctx) -> Section:
         Equation(r"x' = f(x_i, a) + \sigma\,\xi,\qquad \xi \sim \mathcal{N}(0, I)\ \text{(independent per axis)}",
                  "step")]
     try:  # the drift and cost in the parameter symbols (a family file may compute with the values instead)
-        P = {p.name: sp.Symbol(p.name, real=True) for p in family.spec.parameters if p.domain not in ("cells", "boundary")}
+        P = {p.name: sp.Symbol(p.name, real=True) for p in family.spec.parameters
+             if p.domain not in ("cells", "boundary", "count")}
         sym = [*(sp.sympify(d) for d in family.spec.drift(x, a, P)), sp.sympify(family.spec.cost(x, a, P))]
     except Exception:  # noqa: BLE001 - then only the numeric form is shown
         sym = None
@@ -904,7 +905,7 @@ def _grid_definitions(family, ctx) -> Section:
         Para("Parameter values:"),
         Table(("parameter", "value", "domain", "meaning"), tuple(
             (p.name, str(family.values[p.name]) if isinstance(family.values[p.name], str)
-             else _fmt(family.values[p.name], 10), p.domain, p.doc) for p in family.spec.parameters)),
+             else _fmt(family.values[p.name], 10), p.domain, p.doc) for p in family.spec.all_parameters)),
     ]
     return Section("Definitions", tuple(blocks))
 
@@ -946,8 +947,8 @@ def _grid_chain(family, ctx) -> Section:
                "Gaussian with variance $\\sigma^2 + b^2 s_i^2$; see the flow section)")
     except OtgeomError as exc:  # no closed form for this family: quantiles of the same laws
         chain = _grid_chain_quiet(grid_chain, family,
-                                  QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), GRID_PARTICLES))
-        how = f"{GRID_PARTICLES} quantiles of these laws per state (no closed form: {exc})"
+                                  QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), _particles(family)))
+        how = f"{_particles(family)} quantiles of these laws per state (no closed form: {exc})"
     ctx["initial_chain"] = chain
     blocks += [
         Para(f"The chain from {how}; $P_\\pi$ is a sparse matrix ({chain.P.nnz} nonzeros, {family.n_states} states). "
@@ -971,13 +972,20 @@ def _grid_runs(family, ctx) -> dict:
         # without a drift affine in a (or a cost polynomial in a) the Gaussian flow says why it has no closed form
         runs["gaussian"] = _grid_flow_run(family, "gaussian", (np.asarray(mean, float), np.asarray(std, float)),
                                           caps["gaussian"])
-        q = QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), GRID_PARTICLES)
+        q = QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), _particles(family))
         runs["particles"] = _grid_flow_run(family, "particles", q.particles[:, :, 0].copy(), caps["particles"])
         ctx["runs"], ctx["caps"] = runs, caps
     return ctx["runs"]
 
 
-_RUN_NAMES = {"gaussian": "Gaussian per state (derived closed form)", "particles": f"{GRID_PARTICLES} quantile particles"}
+def _run_name(key: str, family) -> str:
+    return {"gaussian": "Gaussian per state (derived closed form)",
+            "particles": f"{_particles(family)} quantile particles"}[key]
+
+
+def _particles(family) -> int:
+    """Quantile particles per state of the report's particle flow: the family's ``particles`` parameter."""
+    return int(family.values.get("particles", GRID_PARTICLES))
 _RUN_SHORT = {"gaussian": "Gaussian flow", "particles": "particle flow"}
 
 
@@ -1055,16 +1063,16 @@ def _grid_flow(family, ctx) -> Section:
         "(Armijo), so $J$ decreases at every accepted step; the flow time $t$ is the sum of the accepted step sizes. "
         "The g-norm is $\\|\\operatorname{grad} J\\|_g^2 = \\sum_i \\rho_i \\sum_m w_{im} |\\nabla_a Q(x_i, a_{im})|^2$ "
         "(Gaussian: $\\sum_i \\rho_i (\\mathbb{E}[\\partial_a Q]^2 + s_i^2 \\mathbb{E}[\\partial_a^2 Q]^2)$). "
-        f"Both flows start from the initial policy (the particles: its {GRID_PARTICLES} quantiles at levels "
-        f"$(m + 1/2)/{GRID_PARTICLES}$ per state) and stop when the g-norm is below {_fmt(GRID_TOL)} or after "
+        f"Both flows start from the initial policy (the particles: its {_particles(family)} quantiles at levels "
+        f"$(m + 1/2)/{_particles(family)}$ per state) and stop when the g-norm is below {_fmt(GRID_TOL)} or after "
         f"min({GRID_MAX_STEPS}, budget / states) steps: here {caps['gaussian']} (Gaussian) and {caps['particles']} "
         "(particles), which keeps the report near half a minute."))
     rows = []
     for key, r in runs.items():
         if isinstance(r, str):
-            rows.append((_RUN_NAMES[key], "-", "-", "-", "-", "-", "-", r))
+            rows.append((_run_name(key, family), "-", "-", "-", "-", "-", "-", r))
             continue
-        rows.append((_RUN_NAMES[key], str(r.steps), _fmt(r.times[-1], 4), _fmt(r.J[0], 10), _fmt(r.J[-1], 10),
+        rows.append((_run_name(key, family), str(r.steps), _fmt(r.times[-1], 4), _fmt(r.J[0], 10), _fmt(r.J[-1], 10),
                      _fmt(r.G[-1], 3), str(r.backtracks), r.reason))
     blocks.append(Table(("flow", "steps", "flow time", "J at start", "J at end", "g-norm at end", "halvings",
                          "outcome"), tuple(rows)))
@@ -1076,8 +1084,8 @@ def _grid_flow(family, ctx) -> Section:
                        + (": yes." if monotone else ": NO (a step increased it; a bug).")))
     floor = 64 * np.finfo(float).eps * max(1.0, max(float(np.abs(r.J).max()) for r in done.values()))
     blocks.append(line_figure("flow", "J and the g-norm of its gradient against flow time.", [
-        {"ys": [(_RUN_NAMES[k], r.times, r.J) for k, r in done.items()], "xlabel": "flow time t", "ylabel": "J"},
-        {"ys": [(_RUN_NAMES[k], r.times, _until_floor(r.G, floor)) for k, r in done.items()], "xlabel": "flow time t",
+        {"ys": [(_run_name(k, family), r.times, r.J) for k, r in done.items()], "xlabel": "flow time t", "ylabel": "J"},
+        {"ys": [(_run_name(k, family), r.times, _until_floor(r.G, floor)) for k, r in done.items()], "xlabel": "flow time t",
          "ylabel": "|grad J|_g", "logy": True}]))
     xname = family.spec.state_names[0]
     if len(family.axes) == 1:
@@ -1180,7 +1188,7 @@ def _grid_vs_lq(family, ctx) -> Section:
     curves, gaps = [], []
     for k, r in runs.items():
         t, err = _grid_inner_error(family, r, K)
-        curves.append((_RUN_NAMES[k], t, err))
+        curves.append((_run_name(k, family), t, err))
         spread = (float(r.final[1].max()) if r.kind == "gaussian"
                   else float(np.ptp(r.final, axis=1).max()))
         rows.append((f"policy error at the end, {_RUN_SHORT[k]}", _fmt(err[-1], 3),
@@ -1383,7 +1391,7 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         values = "; ".join(f"{k} = {v}" for k, v in family.values.items())
         extra = (("parameters", values), ("grid", f"{family.n_states} states: " + "; ".join(
             f"{ax.name} {ax.cells} cells on [{_fmt(ax.lo, 6)}, {_fmt(ax.hi, 6)}], {ax.boundary}, noise {_fmt(ax.noise, 4)}"
-            for ax in family.axes)), ("flows", f"Gaussian per state and {GRID_PARTICLES} quantile particles per state, "
+            for ax in family.axes)), ("flows", f"Gaussian per state and {_particles(family)} quantile particles per state, "
                                                f"from the family's initial policy; tolerance {_fmt(GRID_TOL)}"))
     else:
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
