@@ -29,7 +29,8 @@ from otgeom.numeric.policies import ParticlePolicy
 from otgeom.numeric.taylor import taylor_check
 from proofs_checks._common import taylor_outcome
 
-__all__ = ["CLAIMS", "simulate_grid_chain", "random_grid_particles", "lq_limit_cost"]
+__all__ = ["CLAIMS", "simulate_grid_chain", "simulate_continuous", "random_grid_particles", "lq_limit_cost",
+           "richardson"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -111,6 +112,13 @@ def simulate_grid_chain(fam, policy: ParticlePolicy, rng: np.random.Generator, c
                                                                   for j in range(X.shape[1])]),
             "bins": bins, "occupation": o_b.mean(axis=0), "occupation_se": np.array([se(o_b[:, b])
                                                                                        for b in range(n_bins)])}
+
+
+def richardson(Js: list[float], hs: list[float], k: int) -> tuple[float, float]:
+    """Observed order of J(h) from grids k, k+1, k+2 and the value extrapolated to h = 0 with it."""
+    J1, J2, J3 = Js[k:k + 3]
+    p = float(np.log(abs(J1 - J2) / abs(J2 - J3)) / np.log(hs[k] / hs[k + 1]))
+    return p, J3 + (J3 - J2) / ((hs[k + 1] / hs[k + 2]) ** p - 1)
 
 
 def lq_limit_cost(alpha: float, beta: float, r: float, W: float, K: float, Sigma: float) -> float:
@@ -323,13 +331,7 @@ def _check_lq_limit(fam, rng, formula):
         Js.append(gaussian_grid_chain(g, -K * x, np.full(n, np.sqrt(Sigma)))[0].J)
         hs.append(2 * L / n)
 
-    def richardson(k):
-        """Observed order from grids k, k+1, k+2 and the extrapolated value."""
-        J1, J2, J3 = Js[k:k + 3]
-        p = float(np.log(abs(J1 - J2) / abs(J2 - J3)) / np.log(hs[k] / hs[k + 1]))
-        return p, J3 + (J3 - J2) / ((hs[k + 1] / hs[k + 2]) ** p - 1)
-
-    (order0, coarse), (order, extrap) = richardson(0), richardson(1)
+    (order0, coarse), (order, extrap) = richardson(Js, hs, 0), richardson(Js, hs, 1)
     claimed = float(formula(alpha, beta, r, sigma ** 2, K, Sigma))
     err = abs(claimed - extrap) / abs(extrap)
     witness_err = abs(extrap - coarse) / abs(extrap)  # the same extrapolation one grid coarser
@@ -433,12 +435,7 @@ def _check_continuum(fam, rng, formula):
     Js = [float(formula(g)) for g in grids]
     hs = [g.axes[0].width for g in grids]
 
-    def richardson(k):
-        J1, J2, J3 = Js[k:k + 3]
-        p = float(np.log(abs(J1 - J2) / abs(J2 - J3)) / np.log(hs[k] / hs[k + 1]))
-        return p, J3 + (J3 - J2) / ((hs[k + 1] / hs[k + 2]) ** p - 1)
-
-    (p0, coarse), (p1, extrap) = richardson(0), richardson(1)
+    (p0, coarse), (p1, extrap) = richardson(Js, hs, 0), richardson(Js, hs, 1)
     sim = simulate_continuous(fam, rng)
     err = abs(extrap - sim["J"]) / sim["J_se"]
     return Outcome(err, {"J_extrapolated": extrap, "J_simulated": sim["J"], "standard_error": sim["J_se"]},
