@@ -292,7 +292,7 @@ def test_grid_report_through_the_cli_in_every_format(tmp_path, capsys):
         assert rc == 0, err
         assert out.exists() and "warning" not in err
     md = (tmp_path / "report.md").read_text()
-    assert "| parameters | dt = 0.2; r = 0.1; noise = 0.3; half_width = 2.5; cells = 81; boundary = clipped |" in md
+    assert "| parameters | dt = 0.2; r = 0.1; noise = 0.3; half_width = 2.5; cells = 81; boundary = clipped; particles = 8 |" in md
     assert "otgeom report double-well --param 'boundary=\"clipped\"' --param half_width=2.5 --format FORMAT" in md
     assert (tmp_path / "report-figures" / "endpoint.pdf").exists()
 

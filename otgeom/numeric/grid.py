@@ -82,6 +82,10 @@ __all__ = ["TAIL_STDS", "PairKernel", "GridChain", "pair_kernel", "grid_chain", 
 
 #: Half-width of the kernel windows in noise standard deviations (beyond the cell holding the drift).
 TAIL_STDS = 7.5
+#: Most cells in one pair's window (all axes): the sparse LU's fill and work grow with the window's width.
+MAX_WINDOW = 4096
+#: Most window entries per grid state times states (about 2.4 GB per float64 array of the transition matrix).
+WINDOW_BUDGET = 300_000_000
 #: Default share of the stationary step mass allowed to leave the domain before a GridWarning.
 BOUNDARY_TOLERANCE = 1e-3
 
@@ -120,13 +124,13 @@ def _axis_drift(axis, mu: np.ndarray, std: np.ndarray, dmu: np.ndarray | None, d
     h = axis.width
     spread = float(np.max(std))
     cells = TAIL_STDS * spread / h
-    cap = max(64, 4 * axis.cells)
-    if not 2 * cells + 4 <= cap:  # also catches inf / nan
+    if not 2 * cells + 4 <= MAX_WINDOW:  # also catches inf / nan
         raise ParameterError(
             f"the step's spread on axis {axis.name} is {spread:.4g} = {spread / h:.4g} cell widths (h = {h:.4g}), so a "
-            f"kernel window would span about {2 * cells + 4:.4g} cells per state-action pair, more than {cap} "
-            f"(4 x the axis's {axis.cells} cells): the noise (for Gaussian laws, sqrt(sigma^2 + b^2 s^2) with the "
-            "policy's spread s) is wider than the grid; use a wider grid, less noise or a narrower policy")
+            f"kernel window would span about {2 * cells + 4:.4g} cells per state-action pair, more than {MAX_WINDOW} "
+            "(the sparse LU's fill grows like states x window^2): the noise (for Gaussian laws, "
+            "sqrt(sigma^2 + b^2 s^2) with the policy's spread s) spans too many cells; use fewer cells, less noise or "
+            "a narrower policy")
     K = int(math.ceil(cells)) + 1
     c = np.floor((mu - axis.lo) / h).astype(np.int64)
     pick = slice(None)
@@ -377,14 +381,6 @@ def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_A
         drifts.append(_axis_drift(axis, mu, std, dmu, ddmu, float(axis.noise)))
     _check_budget(fam, drifts)
     return drifts
-
-
-#: Most window entries per grid state times states (about 2.4 GB per float64 array of the transition matrix).
-WINDOW_BUDGET = 300_000_000
-
-
-#: Most cells in one pair's window (all axes): the sparse LU's fill and work grow with the window's width.
-MAX_WINDOW = 4096
 
 
 def _check_budget(fam, drifts: list) -> None:
