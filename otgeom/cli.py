@@ -275,7 +275,6 @@ def _cmd_eval(args) -> int:
     fam = _make_family(args.family, _parse_params(args.param))
     data = _read_json_file(args.policy, "policy file", PolicyError)
     kind = getattr(fam, "kind", "finite")
-    lq = kind == "lq"
     parse = {"lq": lq_policy_from_json, "grid": grid_policy_from_json}.get(kind, policy_from_json)
     policy = parse(data, fam)
     if args.symbolic and kind == "finite":

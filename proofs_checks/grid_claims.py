@@ -197,14 +197,14 @@ GRID_CHAIN_SIMULATION = Claim(
     statement=r"\rho^\top P_\pi = \rho^\top,\ J = \rho^\top r_\pi \text{ on the grid chain}",
     section="6",
     assumptions=("R1", "R2"),
-    witness="256 independent chains of the grid dynamics (Gaussian noise drawn, the state snapped to its cell), "
-            "4000 steps after 500 of burn-in, the point folded into the domain by its own rule; batch means of J, of "
+    witness="256 independent chains of the grid dynamics (Gaussian noise drawn, the point folded into the domain "
+            "by its own rule, then snapped to its cell), 4000 steps after 500 of burn-in; batch means of J, of "
             "the state's first two moments and of rho on about 6 coarse bins per axis",
     tolerance=5.0,
     tolerance_reason="standard errors of the batch means: a right formula exceeds 5 with probability below 1e-6 "
-                     "per quantity (at most about 40 quantities) (normal approximation over 256 independent batches); the witness checks its own "
-                     "burn-in: if the two halves of the time averages differ by more than 5 standard errors the "
-                     "chains are not mixed and the verdict is inconclusive",
+                     "per quantity (at most about 40 quantities; normal approximation over 256 independent "
+                     "batches); the witness checks its own burn-in: if the two halves of the time averages differ "
+                     "by more than 5 standard errors the chains are not mixed and the verdict is inconclusive",
     check=_quiet(_check_simulation),
     formula=_grid_rho_J,
     mutants={"uniform-rho": _uniform_rho, "half-noise": _half_noise},

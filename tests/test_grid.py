@@ -11,7 +11,7 @@ import pytest
 from scipy.special import ndtr
 
 from otgeom import family
-from otgeom.errors import FamilyError, GridWarning, ParameterError, PolicyError, RegularityError
+from otgeom.errors import FamilyError, GridWarning, ParameterError, RegularityError
 from otgeom.families.grid import Axis, GridParameter, GridSpec
 from otgeom.numeric.chain import solve_chain
 from otgeom.numeric.grid import gaussian_grid_chain, grid_chain, pair_kernel
