@@ -195,9 +195,9 @@ class GridSpec:
 def _lambdify(symbols, expr):
     f = sp.lambdify(symbols, expr, modules="numpy")
     const = not (expr.free_symbols & set(symbols))
-    if const:
-        value = float(expr)
-        return lambda *args: np.full(np.broadcast(*args).shape, value)
+    if const:  # one number, broadcast by GridFamily.evaluate (no array filled with it)
+        value = np.float64(float(expr))
+        return lambda *args: value
     return f
 
 
@@ -322,9 +322,24 @@ class GridFamily:
         return self._compiled[k]
 
     def evaluate(self, key: str, X: np.ndarray, a: np.ndarray, axis: int | None = None) -> np.ndarray:
-        """One compiled expression at states X shape=[P, k] and actions a shape=[P] -> shape=[P] (float64)."""
+        """One compiled expression at states X shape=[P, k] and actions a shape=[P] -> shape=[P] (float64, read-only;
+        a constant expression is one number broadcast to the pairs)."""
         out = self._fn(key, axis)(*(X[:, j] for j in range(X.shape[1])), a)
         return np.broadcast_to(np.asarray(out, float), a.shape)
+
+    def state_text(self, i: int, digits: int = 6, noun: str = "grid state") -> str:
+        """State i and its coordinates for messages: ``grid state 3 (x = -1.25)``."""
+        at = ", ".join(f"{n} = {self.points[i, j]:.{digits}g}" for j, n in enumerate(self.spec.state_names))
+        return f"{noun} {i} ({at})"
+
+    def require_finite(self, what: str, values: np.ndarray, states: np.ndarray, actions: np.ndarray) -> None:
+        """Raise :class:`FamilyError` naming the first state-action pair where ``values`` is not finite."""
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            k = int(bad[0])
+            raise FamilyError(f"{self.name}: the {what} is {values[k]} at {self.state_text(int(states[k]))} with "
+                              f"action a = {actions[k]:.6g} ({bad.size} of {values.size} state-action pairs are "
+                              "not finite)")
 
     @cached_property
     def affine_axis(self) -> int | None:
@@ -348,21 +363,16 @@ class GridFamily:
         return int(sp.degree(c, a)) if c.is_polynomial(a) else None
 
     def _check_finite(self) -> None:
+        """The drift and the cost must be finite at every grid state for the probe actions a in {0, 1, -1}."""
         X = self.points
+        states = np.arange(X.shape[0])
         for probe in (0.0, 1.0, -1.0):
             a = np.full(X.shape[0], probe)
             for key, axis, what in [*(("drift", i, f"drift on axis {ax.name}") for i, ax in enumerate(self.axes)),
                                     ("cost", None, "cost")]:
                 with np.errstate(all="ignore"):
                     v = self.evaluate(key, X, a, axis)
-                bad = np.flatnonzero(~np.isfinite(v))
-                if bad.size:
-                    i = int(bad[0])
-                    at = ", ".join(f"{n} = {X[i, j]:.6g}" for j, n in enumerate(self.spec.state_names))
-                    raise FamilyError(f"{self.name}: the {what} is {v[i]} at grid state {i} ({at}) with action "
-                                      f"a = {probe:g}; it must be finite at every grid state "
-                                      f"({bad.size} of {X.shape[0]} states fail)",
-                                      ) from None
+                self.require_finite(what, v, states, a)
 
     def initial_policy(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) per state, shape=[N] each, the documented starting point of flows."""

@@ -327,16 +327,6 @@ def _has_order(kernel: PairKernel, order: int) -> bool:
     return kernel.dq is not None and (order < 2 or kernel.ddq is not None)
 
 
-def _check_drift(fam, name: str, values: np.ndarray, states: np.ndarray, actions: np.ndarray) -> None:
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        k = int(bad[0])
-        i = int(states[k])
-        at = ", ".join(f"{n} = {fam.points[i, j]:.6g}" for j, n in enumerate(fam.spec.state_names))
-        raise FamilyError(f"{fam.name}: the {name} is {values[k]} at grid state {i} ({at}) with action "
-                          f"a = {actions[k]:.6g} ({bad.size} of {values.size} state-action pairs are not finite)")
-
-
 def _check_far(fam, axis, mu: np.ndarray, states: np.ndarray, actions: np.ndarray) -> None:
     """A drift must lie within 2^50 cells of the grid (its cell is an int64; beyond, float cells are not exact)."""
     lo, hi = axis.lo - _FAR * axis.width, axis.hi + _FAR * axis.width
@@ -345,23 +335,10 @@ def _check_far(fam, axis, mu: np.ndarray, states: np.ndarray, actions: np.ndarra
     far = np.flatnonzero(~((mu >= lo) & (mu <= hi)))
     if far.size:
         k = int(far[0])
-        i = int(states[k])
-        at = ", ".join(f"{n} = {fam.points[i, j]:.6g}" for j, n in enumerate(fam.spec.state_names))
-        raise FamilyError(f"{fam.name}: the drift on axis {axis.name} is {mu[k]:.6g} at grid state {i} ({at}) with "
+        raise FamilyError(f"{fam.name}: the drift on axis {axis.name} is {mu[k]:.6g} at "
+                          f"{fam.state_text(int(states[k]))} with "
                           f"action a = {actions[k]:.6g}, more than 2^50 cells of width {axis.width:.4g} from the grid "
                           f"({far.size} of {mu.size} state-action pairs): it cannot be placed on the grid")
-
-
-def _evaluate(fam, key: str, X: np.ndarray, a: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """fam.evaluate, but a constant expression (a drift's action derivative, a quadratic cost's curvature) is one
-    number broadcast to the pairs rather than an array filled with it."""
-    e = fam.expressions[key] if axis is None else fam.expressions[key][axis]
-    if not getattr(e, "free_symbols", True):
-        try:
-            return np.broadcast_to(np.float64(float(e)), a.shape)
-        except (TypeError, ValueError):
-            pass
-    return fam.evaluate(key, X, a, axis)
 
 
 def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_AxisDrift]:
@@ -370,12 +347,12 @@ def _drifts(fam, states: np.ndarray, actions: np.ndarray, order: int) -> list[_A
     for k, axis in enumerate(fam.axes):
         with np.errstate(all="ignore"):
             mu = fam.evaluate("drift", X, actions, k)
-            dmu = _evaluate(fam, "drift_a", X, actions, k) if order >= 1 else None
-            ddmu = _evaluate(fam, "drift_aa", X, actions, k) if order >= 2 else None
+            dmu = fam.evaluate("drift_a", X, actions, k) if order >= 1 else None
+            ddmu = fam.evaluate("drift_aa", X, actions, k) if order >= 2 else None
         for name, v in (("drift", mu), ("action derivative of the drift", dmu),
                         ("second action derivative of the drift", ddmu)):
             if v is not None:
-                _check_drift(fam, f"{name} on axis {axis.name}", v, states, actions)
+                fam.require_finite(f"{name} on axis {axis.name}", v, states, actions)
         _check_far(fam, axis, mu, states, actions)
         std = np.broadcast_to(np.float64(axis.noise), mu.shape)
         drifts.append(_axis_drift(axis, mu, std, dmu, ddmu, float(axis.noise)))
@@ -827,10 +804,9 @@ def _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actio
     cert["boundary_worst_state"] = i
     cert["boundary_worst_mass"] = float(per_state[i])
     if cert["boundary_mass"] > boundary_tolerance:
-        at = ", ".join(f"{n} = {fam.points[i, j]:.4g}" for j, n in enumerate(fam.spec.state_names))
         warnings.warn(GridWarning(
             f"{owner}: {cert['boundary_mass']:.3g} of the stationary step mass leaves the domain through a "
-            f"boundary (tolerance {boundary_tolerance:g}); worst at state {i} ({at}), where "
+            f"boundary (tolerance {boundary_tolerance:g}); worst at {fam.state_text(i, 4, 'state')}, where "
             f"{per_state[i]:.3g} of the step leaves: the drift pushes mass out of the grid, so the boundary rule, "
             "not the dynamics, decides there (widen the grid or change the policy)"), stacklevel=3)
     return GridChain(P, r, rho, J, h, cert, kernel, weights, actions)
@@ -848,7 +824,7 @@ def grid_chain(fam, policy, owner: str | None = None, order: int = 1,
     P = _assemble(fam, drifts, weights, states, M)
     with np.errstate(all="ignore"):
         c = fam.evaluate("cost", fam.points[states], actions)
-    _check_drift(fam, "cost", c, states, actions)
+    fam.require_finite("cost", c, states, actions)
     r = np.bincount(states, weights=weights * c, minlength=N)
     return _finish(fam, P, r, _LazyKernel(drifts, order), weights, states, owner, boundary_tolerance, actions)
 
@@ -875,7 +851,7 @@ def action_gradient(fam, chain: GridChain, states: np.ndarray | None = None, act
         G, H = _contract(_drifts(fam, st, np.asarray(actions, float), order), chain.h, order)
     X = fam.points[states]
     g = fam.evaluate("cost_a", X, actions) + G
-    H = _evaluate(fam, "cost_aa", X, actions) + H if order >= 2 else None
+    H = fam.evaluate("cost_aa", X, actions) + H if order >= 2 else None
     return g, H
 
 
@@ -916,8 +892,8 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
         with np.errstate(all="ignore"):
             g = fam.evaluate("drift", X, zero, k)
             b = fam.evaluate("drift_a", X, zero, k) if k == k_aff else zero
-        _check_drift(fam, f"drift on axis {axis.name}", g, states, zero)
-        _check_drift(fam, f"action derivative of the drift on axis {axis.name}", b, states, zero)
+        fam.require_finite(f"drift on axis {axis.name}", g, states, zero)
+        fam.require_finite(f"action derivative of the drift on axis {axis.name}", b, states, zero)
         mu = g + b * mean
         _check_far(fam, axis, mu, states, mean)
         tau = np.sqrt(axis.noise ** 2 + (b * std) ** 2)
@@ -931,7 +907,7 @@ def gaussian_grid_chain(fam, mean: np.ndarray, std: np.ndarray, owner: str | Non
     for key in ("cost", "cost_a", "cost_aa"):
         with np.errstate(all="ignore"):
             v = fam.evaluate(key, Xr, A.ravel()).reshape(N, z.size)
-        _check_drift(fam, key.replace("cost_aa", "second action derivative of the cost")
+        fam.require_finite(key.replace("cost_aa", "second action derivative of the cost")
                      .replace("cost_a", "action derivative of the cost"), v.ravel(), np.repeat(states, z.size),
                      A.ravel())
         moments.append(v @ w)
