@@ -23,7 +23,7 @@ from otgeom.numeric.geometry import expected_action_hessian, metric
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 from otgeom.numeric.witness import gaussian_points
 
-__all__ = ["FlowResult", "integrate", "particle_gradient_flow", "gaussian_projected_flow", "gaussian_flow_rhs"]
+__all__ = ["FlowResult", "progress_bar", "integrate", "particle_gradient_flow", "gaussian_projected_flow", "gaussian_flow_rhs"]
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,13 @@ class FlowResult:
     y: np.ndarray = field(repr=False)
 
 
-class _Progress:
-    def __init__(self, t_end: float, enabled: bool):
-        self.t_end, self.enabled, self.last = t_end, enabled, -1
+def progress_bar(total: int, enabled: bool | None, desc: str):
+    """A tqdm bar on stderr; ``enabled=None``: only when stderr is a terminal."""
+    from tqdm import tqdm
 
-    def __call__(self, t: float) -> None:
-        if not self.enabled:
-            return
-        pct = int(100 * t / self.t_end) if self.t_end > 0 else 100
-        if pct != self.last:
-            self.last = pct
-            bar = "#" * (pct // 4)
-            sys.stderr.write(f"\rflow [{bar:<25}] {pct:3d}%  t = {t:.4g}")
-            if pct >= 100:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, leave=False)
 
 
 class _TooManyEvaluations(Exception):
@@ -66,24 +58,27 @@ def integrate(rhs: Callable[[float, np.ndarray], np.ndarray], y0: np.ndarray, t_
     A flow that needs more than ``max_evaluations`` right-hand sides (stiff or very fast, e.g. with costs of
     size 1e6) raises :class:`~otgeom.errors.NotConvergedError` saying where it stopped, instead of running on.
     """
-    bar = _Progress(float(t_eval[-1]), progress)
+    t0, t_end = float(t_eval[0]), float(t_eval[-1])
     count = [0]
 
-    def f(t, y):
-        count[0] += 1
-        if count[0] > max_evaluations:
-            raise _TooManyEvaluations(float(t))
-        bar(t)
-        return rhs(t, y)
+    with progress_bar(100, progress, "flow (% of t)") as bar:
+        def f(t, y):
+            count[0] += 1
+            if count[0] > max_evaluations:
+                raise _TooManyEvaluations(float(t))
+            pct = int(100 * (t - t0) / (t_end - t0)) if t_end > t0 else 100
+            if pct > bar.n:
+                bar.update(pct - bar.n)
+            return rhs(t, y)
 
-    try:
-        sol = solve_ivp(f, (float(t_eval[0]), float(t_eval[-1])), np.asarray(y0, float), t_eval=t_eval,
-                        method="DOP853", rtol=rtol, atol=atol)
-    except _TooManyEvaluations as stop:
-        raise NotConvergedError(f"flow integration stopped at t = {stop.t:.4g} of {float(t_eval[-1]):g} after "
-                                f"{max_evaluations} right-hand-side evaluations (the flow is stiff or very fast "
-                                "there: rescale the costs or shorten the horizon)") from None
-    bar(float(t_eval[-1]))
+        try:
+            sol = solve_ivp(f, (t0, t_end), np.asarray(y0, float), t_eval=t_eval, method="DOP853", rtol=rtol,
+                            atol=atol)
+        except _TooManyEvaluations as stop:
+            raise NotConvergedError(f"flow integration stopped at t = {stop.t:.4g} of {t_end:g} after "
+                                    f"{max_evaluations} right-hand-side evaluations (the flow is stiff or very fast "
+                                    "there: rescale the costs or shorten the horizon)") from None
+        bar.update(100 - bar.n)
     if not sol.success:
         raise OtgeomError(f"flow integration failed at t = {sol.t[-1] if sol.t.size else t_eval[0]:g}: {sol.message}")
     return sol.y.T

@@ -36,7 +36,6 @@ A progress bar (tqdm) when stderr is a terminal.
 """
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -46,9 +45,10 @@ import numpy as np
 
 from otgeom.errors import FamilyError, GridWarning, ParameterError, RegularityError
 from otgeom.numeric.grid import BOUNDARY_TOLERANCE, GridChain, action_gradient, gaussian_grid_chain, grid_chain, particles_array
+from otgeom.numeric.flows import progress_bar
 from otgeom.numeric.policies import ParticlePolicy
 
-__all__ = ["GridFlowResult", "particle_flow", "gaussian_flow", "progress_bar"]
+__all__ = ["GridFlowResult", "particle_flow", "gaussian_flow"]
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,6 @@ class GridFlowResult:
                 "reason": self.reason, "backtracks": self.backtracks, "seconds": self.seconds,
                 "flow_time": float(self.times[-1]),
                 "monotone": bool(np.all(np.diff(self.J) <= 0))}
-
-
-def progress_bar(total: int, enabled: bool | None, desc: str):
-    """A tqdm bar on stderr; ``enabled=None``: only when stderr is a terminal."""
-    from tqdm import tqdm
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, leave=False)
 
 
 @dataclass
