@@ -265,10 +265,7 @@ def grid_policy_from_json(data: Any, family) -> Any:
         M = data["quantiles"]
         if isinstance(M, bool) or not isinstance(M, int) or not 1 <= M <= 4096:
             raise PolicyError(f"{family.label}: policy quantiles = {excerpt(M)} must be an integer in 1..4096")
-        from scipy.special import ndtri
-
-        u = (np.arange(M) + 0.5) / M  # midpoint quantile levels; a state with std 0 has all M at its mean
-        return QuantilePolicy((mean[:, None] + std[:, None] * ndtri(u)[None, :])[:, :, None])
+        return QuantilePolicy.from_mean_std(mean, std, M)  # a state with std 0 has all M at its mean
     return ("gaussian", mean, std)
 
 

@@ -244,10 +244,16 @@ class QuantilePolicy(ParticlePolicy):
 
     @classmethod
     def from_gaussian(cls, policy: GaussianPolicy, n_quantiles: int) -> "QuantilePolicy":
+        return cls.from_mean_std(policy.mean[:, 0], policy.std, n_quantiles)
+
+    @classmethod
+    def from_mean_std(cls, mean: np.ndarray, std: np.ndarray, n_quantiles: int) -> "QuantilePolicy":
+        r"""Quantiles :math:`m_s + s_s\Phi^{-1}(u_i)` of :math:`\mathcal N(m_s, s_s^2)` per state, shape=[n] each; a
+        state with :math:`s_s = 0` has all its quantiles at :math:`m_s`."""
         from scipy.special import ndtri
 
         u = (np.arange(n_quantiles) + 0.5) / n_quantiles
-        X = policy.mean[:, 0][:, None] + policy.std[:, None] * ndtri(u)[None, :]
+        X = np.asarray(mean, float)[:, None] + np.asarray(std, float)[:, None] * ndtri(u)[None, :]
         return cls(X[:, :, None])
 
     def w2_squared(self, other: "QuantilePolicy") -> np.ndarray:

@@ -936,7 +936,7 @@ def _grid_certificates(family, chain, tolerance: float) -> Table:
 def _grid_chain(family, ctx) -> Section:
     from otgeom.errors import OtgeomError
     from otgeom.numeric.grid import BOUNDARY_TOLERANCE, gaussian_grid_chain, grid_chain
-    from otgeom.numeric.policies import GaussianPolicy, QuantilePolicy
+    from otgeom.numeric.policies import QuantilePolicy
 
     mean, std = ctx["initial"] = family.initial_policy()
     blocks: list[Any] = [Para(f"At the family's initial policy, {_grid_policy_text(family, mean, std)}, the start of "
@@ -947,7 +947,7 @@ def _grid_chain(family, ctx) -> Section:
                "Gaussian with variance $\\sigma^2 + b^2 s_i^2$; see the flow section)")
     except OtgeomError as exc:  # no closed form for this family: quantiles of the same laws
         chain = _grid_chain_quiet(grid_chain, family,
-                                  QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), _particles(family)))
+                                  QuantilePolicy.from_mean_std(mean, std, _particles(family)))
         how = f"{_particles(family)} quantiles of these laws per state (no closed form: {exc})"
     ctx["initial_chain"] = chain
     blocks += [
@@ -964,7 +964,7 @@ def _grid_chain(family, ctx) -> Section:
 def _grid_runs(family, ctx) -> dict:
     """The Gaussian and the particle flow from the initial policy, run once per report."""
     if "runs" not in ctx:
-        from otgeom.numeric.policies import GaussianPolicy, QuantilePolicy
+        from otgeom.numeric.policies import QuantilePolicy
 
         mean, std = ctx.get("initial") or family.initial_policy()
         runs: dict[str, Any] = {}
@@ -972,7 +972,7 @@ def _grid_runs(family, ctx) -> dict:
         # without a drift affine in a (or a cost polynomial in a) the Gaussian flow says why it has no closed form
         runs["gaussian"] = _grid_flow_run(family, "gaussian", (np.asarray(mean, float), np.asarray(std, float)),
                                           caps["gaussian"])
-        q = QuantilePolicy.from_gaussian(GaussianPolicy.from_std(mean, std), _particles(family))
+        q = QuantilePolicy.from_mean_std(mean, std, _particles(family))
         runs["particles"] = _grid_flow_run(family, "particles", q.particles[:, :, 0].copy(), caps["particles"])
         ctx["runs"], ctx["caps"] = runs, caps
     return ctx["runs"]
@@ -1252,7 +1252,7 @@ def _grid_end_point(family, ctx) -> Section:
                                                               for k, r in runs.items()}}
         ctx["zero_check"]["upright"] = share
         blocks += [Para("Measured share of time upright, the stationary mass of the states with $|\\theta| < \\pi/4$ "
-                        f"(a quarter of the circle; $\\theta = 0$ is upright):"),
+                        "(a quarter of the circle; $\\theta = 0$ is upright):"),
                    Table(("policy", "share of time upright"), tuple((k, _fmt(v, 4)) for k, v in share.items()))]
     blocks += [Para("Certificates of the chain at the best end point:"),
                _grid_certificates(family, best.chain, BOUNDARY_TOLERANCE)]
