@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from otgeom.errors import NotConvergedError, OtgeomError, RegularityError
+from otgeom.errors import ExpressionError, NotConvergedError, OtgeomError, RegularityError
 from otgeom.families import Family
 
 __all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim", "error_unit"]
@@ -147,6 +148,10 @@ class Claim:
     family_kind : str
         ``"finite"`` (finite-state families) or ``"lq"`` (the linear-quadratic family); a claim
         run on a family of the other kind is ``not-applicable``.
+    needs : tuple of str, optional
+        The regularity conditions it needs, keys of :data:`otgeom.numeric.certificates.ASSUMPTIONS`
+        (``R1``..``R4``, ``aperiodic``); default: the ``R1``..``R4`` named in ``assumptions``.  See
+        :attr:`requires`.
     """
 
     name: str
@@ -162,6 +167,21 @@ class Claim:
     mutants: Mapping[str, Any] = field(default_factory=dict)
     applies: Callable[[Family], str | None] | None = None
     family_kind: str = "finite"
+    needs: tuple[str, ...] | None = None
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The regularity conditions this claim needs.  :meth:`run` certifies them first: a condition that is
+        certified to fail (for every policy of the family, or at the policy the witness uses) makes the claim
+        ``not-applicable`` with the failing certificate, never a pass."""
+        if self.needs is not None:
+            return self.needs
+        found = []
+        for text in self.assumptions:
+            for tok in re.findall(r"\bR[1-4]\b", text):
+                if tok not in found:
+                    found.append(tok)
+        return tuple(sorted(found))
 
     def applies_to(self, family: Any) -> bool:
         """Whether the claim is about families of this kind (finite-state or LQ)."""
@@ -182,15 +202,34 @@ class Claim:
         reason = reason or (self.applies(family) if self.applies else None)
         if reason:
             return ClaimResult(verdict="not-applicable", error=None, where={}, details={"reason": reason}, **base)
+        from otgeom.regularity import family_certificates
+
+        failed = family_certificates(family).failed(self.requires)
+        if failed:
+            c = failed[0]
+            return ClaimResult(verdict="not-applicable", error=None, where=dict(c.witness), details={
+                "reason": f"assumption {c.assumption} fails ({c.name}, {c.scope}): {c.statement}",
+                "assumption": c.assumption, "certificate": c.to_dict()}, **base)
         rng = np.random.default_rng(seed)
         try:
             out = self.check(family, rng, self.formula)
         except NotConvergedError as exc:
             return ClaimResult(verdict="inconclusive", error=None, where={},
                                details={"reason": f"witness not accurate enough: {exc.reason}"}, **base)
+        except ExpressionError as exc:
+            # the symbolic layer's closed forms (polynomial times exp-quadratic) do not cover this family's c or p
+            return ClaimResult(verdict="not-applicable", error=None, where={}, details={
+                "reason": f"outside the closed-form class of the symbolic layer: {exc}"}, **base)
         except RegularityError as exc:
+            if exc.decided and exc.assumption in self.requires:
+                return ClaimResult(verdict="not-applicable", error=None, where=exc.diagnosis, details={
+                    "reason": f"assumption {exc.assumption} fails at the witness's policy: {exc}",
+                    "assumption": exc.assumption}, **base)
+            why = ("assumption failed" if exc.decided else "assumption not decided in float64") + \
+                (f" ({exc.assumption}, which this claim does not list: its list of needs is incomplete)"
+                 if exc.decided and exc.assumption not in self.requires else "")
             return ClaimResult(verdict="inconclusive", error=None, where=exc.diagnosis,
-                               details={"reason": f"assumption failed: {exc}"}, **base)
+                               details={"reason": f"{why}: {exc}"}, **base)
         except (OtgeomError, ArithmeticError, ValueError, TypeError, ZeroDivisionError) as exc:
             if self.formula_name == "theory":
                 raise

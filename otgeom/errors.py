@@ -50,12 +50,19 @@ class PolicyError(OtgeomError, ValueError):
 class RegularityError(OtgeomError, ArithmeticError):
     """A regularity assumption (R1-R4 of THEORY.md) fails: reducible chain, rho(s) = 0, ...
 
-    ``diagnosis`` carries the machine-readable facts (closed classes, state, value).
+    ``diagnosis`` carries the machine-readable facts (closed classes, state, value).  ``assumption`` names
+    the assumption (``"R1"``..``"R4"``, see :data:`otgeom.numeric.certificates.ASSUMPTIONS`) and ``decided``
+    says whether the failure is a fact (an exact graph search, a spectral radius >= 1) or only what float64
+    shows (an underflowed probability): a claim is ``not-applicable`` on a decided failure of an assumption it
+    needs, ``inconclusive`` otherwise.
     """
 
-    def __init__(self, message: str, diagnosis: dict[str, Any] | None = None):
+    def __init__(self, message: str, diagnosis: dict[str, Any] | None = None, *, assumption: str | None = None,
+                 decided: bool = False):
         super().__init__(message)
         self.diagnosis = dict(diagnosis or {})
+        self.assumption = assumption
+        self.decided = decided
 
 
 class NotConvergedError(OtgeomError, ArithmeticError):

@@ -157,7 +157,8 @@ def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
     reg = regularity(P, rho)
     if not reg.irreducible:
         raise RegularityError(f"{family.label}: the controlled chain is reducible (R1 fails): closed classes "
-                              f"{reg.closed_classes}", {"closed_classes": reg.closed_classes})
+                              f"{reg.closed_classes}", {"closed_classes": reg.closed_classes},
+                              assumption="R1", decided=True)
     n, d = family.n_states, family.action_dim
     k = d + d * (d + 1) // 2
     dJ = np.array(v["dJ_dtheta"], float).reshape(n, k)

@@ -322,6 +322,7 @@ def explain_underflow(family: Any) -> Iterator[None]:
             f"identically 0) but underflows to 0 in float64 at this policy, so the chain only looks reducible; "
             f"move the policy of state {s} to where p({t}|{s},a) is not negligible",
             {"state": s, "to": t, "underflow": True, "closed_classes": exc.diagnosis.get("closed_classes")},
+            assumption="R1",
         ) from None
 
 

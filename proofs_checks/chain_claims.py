@@ -116,7 +116,8 @@ STATIONARY_EXACT = Claim(
     name="stationary-tree-theorem",
     statement=r"\rho_s = \tau_s/\textstyle\sum_u\tau_u \text{ satisfies } \rho^\top P = \rho^\top,\ \sum_s\rho_s = 1",
     section="1 (stationary distribution)",
-    assumptions=("R1: P irreducible",),
+    assumptions=("R1, R2: P irreducible",),
+    needs=(),  # of the random irreducible P the witness draws (cyclic by construction), not of the family's chain
     witness="the defining equations evaluated in exact rational arithmetic at random irreducible rational P",
     tolerance=0.0,
     tolerance_reason="exact arithmetic: any non-zero residual means the formula is wrong",
@@ -166,7 +167,8 @@ STATIONARY_GTH = Claim(
     name="stationary-gth-accuracy",
     statement=r"\text{GTH elimination gives every }\rho_s\text{ to full relative accuracy, even } \rho_s\approx 10^{-12}",
     section="1 (numeric stationary distribution)",
-    assumptions=("R1: P irreducible",),
+    assumptions=("R1, R2: P irreducible",),
+    needs=(),  # of the random irreducible P the witness draws (cyclic by construction), not of the family's chain
     witness="exact rational solution of rho^T (I - P) = 0, sum rho = 1 (Gaussian elimination over Q) of the same float chain",
     tolerance=1e-12,
     tolerance_reason="GTH is subtraction-free: componentwise relative error O(n^3 u) < 1e-13 for n <= 8 "
@@ -210,7 +212,8 @@ POISSON = Claim(
     statement=r"h + J\mathbf 1 = r + P h,\quad \rho^\top h = 0,\quad J = \rho^\top r"
               r"\quad (\tilde h_i = \tau_0^{-1}\textstyle\sum_j F_{ij}(r_j - J))",
     section="1 (Poisson equation)",
-    assumptions=("R1: P irreducible",),
+    assumptions=("R1, R2: P irreducible",),
+    needs=(),  # of the random irreducible P the witness draws (cyclic by construction), not of the family's chain
     witness="residuals of the Poisson equation and normalisation in exact rationals, rho by an independent exact solve",
     tolerance=0.0,
     tolerance_reason="exact arithmetic: any non-zero residual means the formula is wrong",

@@ -12,15 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from otgeom.errors import ParameterError
-from otgeom.families import double_well, grid_linear, modulated, pendulum, switch2
+from otgeom.families import double_well, grid_linear, kinked, modulated, pendulum, periodic, reducible, switch2, transient
 from otgeom.families._base import Domain, Family, FamilySpec, Parameter, Primitives, Structural
 from otgeom.families.grid import GridFamily, GridSpec
 from otgeom.families.lq import LQFamily, lq_family
 
 __all__ = ["FAMILIES", "BUILTIN_CASES", "family", "builtin_cases", "Family", "FamilySpec", "Parameter",
-           "Domain", "Structural", "Primitives", "LQFamily", "family_names", "GRID_FAMILIES", "GridFamily"]
+           "Domain", "Structural", "Primitives", "LQFamily", "family_names", "GRID_FAMILIES", "GridFamily",
+           "COUNTEREXAMPLES"]
 
-FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modulated)}
+FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modulated, reducible, transient, periodic,
+                                                                   kinked)}
+
+#: the counterexample families (issue 17): each breaks one assumption for every policy; not in the default suite,
+#: ``otgeom check --family NAME`` runs the suite on one, ``otgeom check --counterexamples`` on all of them
+COUNTEREXAMPLES: tuple[str, ...] = ("reducible", "transient", "periodic", "kinked")
 
 #: Grid families (continuous states on a grid, kind ``"grid"``, :mod:`otgeom.families.grid`).
 GRID_FAMILIES: dict[str, GridSpec] = {m.SPEC.name: m.SPEC for m in (grid_linear, double_well, pendulum)}

@@ -367,6 +367,19 @@ class Primitives:
         return self._eval(5, s, A, (self.n_states, d, d))
 
 
+def _dirac_pointwise(x, *order):
+    """DiracDelta as a pointwise function: 0 off its support, nan on it (the derivative does not exist there).
+
+    Derivatives of a kink (``Abs``, ``sign``, ``Heaviside``) in c or p produce DiracDelta; pointwise they are 0
+    except at the kink, where the value is undefined.  R3 (:func:`otgeom.regularity.smoothness`) reports the
+    kink; the numeric path evaluates the derivatives where they exist."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x == 0, np.nan, 0.0)
+
+
+_POINTWISE_MODULES = [{"DiracDelta": _dirac_pointwise}, "numpy"]
+
+
 @dataclass(frozen=True)
 class Family:
     """A validated MDP family instance: structure, exact parameter values, symbolic c and p.
@@ -557,13 +570,13 @@ class Family:
                 [sp.diff(p, x, y) for p in row for x in a for y in a],
             ]
             all_groups.append(groups)
-            funcs.append(tuple(sp.lambdify(a, g, modules="numpy", cse=True) for g in groups))
+            funcs.append(tuple(sp.lambdify(a, g, modules=_POINTWISE_MODULES, cse=True) for g in groups))
         from otgeom.families.features import feature_hints, unlocated
         from otgeom.families.rounding import error_coefficient
 
         def error_builder(s: int):  # the same expressions, their running-error coefficients, compiled on first use
-            return sp.lambdify(a, [error_coefficient(e, a) for g in all_groups[s] for e in g], modules="numpy",
-                               cse=True)
+            return sp.lambdify(a, [error_coefficient(e, a) for g in all_groups[s] for e in g],
+                               modules=_POINTWISE_MODULES, cse=True)
 
         return Primitives(self.n_states, self.action_dim, tuple(funcs),
                           features=tuple(tuple(f) for f in feature_hints(self)), unlocated=tuple(unlocated(self)),

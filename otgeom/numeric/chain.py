@@ -51,7 +51,7 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
     if not reg.min_rho > 0:
         raise RegularityError(
             f"{owner}: rho({reg.argmin_rho}) = {reg.min_rho:g} (R2 fails): the metric is degenerate at state "
-            f"{reg.argmin_rho}", {"state": reg.argmin_rho, "rho": reg.min_rho},
+            f"{reg.argmin_rho}", {"state": reg.argmin_rho, "rho": reg.min_rho}, assumption="R2",
         )
     J = float(rho @ r)
     n = P.shape[0]
@@ -72,11 +72,12 @@ def check_classes(classes: list[list[int]], n: int, owner: str) -> None:
             f"is {_states(sorted(closed))}), so the metric g is degenerate there: every tangent vector supported on "
             f"state {transient[0]} has norm 0 and the gradient is not unique",
             {"state": transient[0], "rho": 0.0, "transient": transient, "closed_classes": classes},
+            assumption="R2", decided=True,
         )
     raise RegularityError(
         f"{owner}: the controlled chain is reducible (R1 fails): closed classes "
         f"{[_states(c) for c in classes[:10]]}{' ...' if len(classes) > 10 else ''}; the stationary law is not unique",
-        {"closed_classes": classes},
+        {"closed_classes": classes}, assumption="R1", decided=True,
     )
 
 

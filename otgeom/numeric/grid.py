@@ -751,7 +751,7 @@ def solve_sparse_chain(P, r: np.ndarray, owner: str = "grid chain") -> tuple[np.
     if not rho[i] > 0:
         raise RegularityError(f"{owner}: rho({i}) = {rho[i]:.3g} (R2 fails numerically: the stationary mass of state "
                               f"{i} is below the solver's resolution), so the metric is degenerate there",
-                              {"state": i, "rho": float(rho[i])})
+                              {"state": i, "rho": float(rho[i])}, assumption="R2")
     if 10 * rho[k] < rho.max():
         k = int(np.argmax(rho))
         lu = factor(k)
@@ -793,7 +793,7 @@ def _finish(fam, P, r, kernel, weights, states, owner, boundary_tolerance, actio
             f"{exc} -- on a grid this means the kernel windows ({TAIL_STDS} noise sd beyond the drift) never reach "
             f"the transient cells from the recurrent ones ({span}): their true stationary mass is below the "
             f"Gaussian tail at {TAIL_STDS} sd (about 1e-13 per step, far less after several); shrink the grid to "
-            "about that range, or add noise", exc.diagnosis) from None
+            "about that range, or add noise", exc.diagnosis, assumption=exc.assumption, decided=exc.decided) from None
     if fam.n_states <= 300:
         Pd = P.toarray()
         cert["dobrushin"] = 0.5 * float(cdist(Pd, Pd, "cityblock").max())  # no [N, N, N] temporary

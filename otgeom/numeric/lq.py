@@ -129,7 +129,7 @@ def closed_loop(family, K: np.ndarray, owner: str = "") -> tuple[np.ndarray, flo
         raise RegularityError(
             f"{owner or family.label}: K is not stabilising: the spectral radius of A - B K is {radius:.6g} >= 1, "
             "so the closed loop has no stationary law (R1 fails) and J is infinite",
-            {"spectral_radius": radius})
+            {"spectral_radius": radius}, assumption="R1", decided=True)
     return A_K, radius
 
 

@@ -58,7 +58,7 @@ def stationary_gth(P: np.ndarray) -> np.ndarray:
         s = A[k, :k].sum()
         if not s > 0:
             raise RegularityError(f"GTH elimination: state {k} has no transition to states 0..{k - 1} "
-                                  "after elimination: the chain is reducible", {"state": k})
+                                  "after elimination: the chain is reducible", {"state": k}, assumption="R1")
         A[:k, k] /= s
         A[:k, :k] += np.outer(A[:k, k], A[k, :k])
     x = np.zeros(n)
