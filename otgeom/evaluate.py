@@ -5,7 +5,11 @@ Keys (a stable contract, extend but never rename): ``family``, ``parameters``, `
 ``grad_cov`` [n][d][d] (symmetric :math:`G_s`, :math:`dJ = \sum_s \operatorname{tr}(G_s\,d\Sigma_s)`),
 ``grad_std`` [n] (d = 1, :math:`\partial J/\partial\sigma_s`), ``grad_norm2``
 (:math:`g(\mathrm{grad}J,\mathrm{grad}J) = \sum_s\rho_s\mathbb E|\nabla_a Q|^2`), ``regularity``
-(R1/R2 certificates), and for the numeric path ``quadrature_order`` (the largest number of nodes on one axis of
+(R1/R2 certificates), ``P`` [n][n] (the controlled chain), ``certificates`` (a list of
+:class:`~otgeom.numeric.certificates.Certificate` dicts: name, assumption, holds, value, statement, scope, method,
+witness -- classes, period, Dobrushin and Doeblin with their mixing bounds, spectral gap, min rho, the Poisson
+system's condition number, R4 moments, the cost's local Lipschitz constant; :mod:`otgeom.regularity`), and for the
+numeric path ``quadrature_order`` (the largest number of nodes on one axis of
 one state's rule) and ``quadrature_error`` (the largest of the error bounds of rho, J/max(1,|J|), h/max(1,|h|)).
 
 Accuracy (numeric path; added keys): ``error`` has one entry per output above (same shapes, and the
@@ -118,6 +122,7 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
     w = gaussian_chain(prims, policy, tol=tolerance, owner=family.label)
     vals, errs = gradient_with_bounds(prims, w, policy)
     values = {"rho": w.sol.rho, "J": w.sol.J, "h": w.sol.h, **vals}
+    extra = {"P": w.sol.P}
     error = {"rho": w.error["rho"], "J": w.error["J"], "h": w.error["h"], **errs}
     if hessian:
         hv, he = _hessian_numeric(prims, w, policy)
@@ -129,7 +134,7 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
     reasons += unmet(family.label, {k: values[k] for k in rest if k in _HESSIAN_KEYS}, error, tolerance,
                       per_state=False)
     rule = w.rule
-    out = {**values, "regularity": w.sol.regularity.to_dict(), "quadrature_order": w.nodes_per_axis,
+    out = {**values, **extra, "regularity": w.sol.regularity.to_dict(), "quadrature_order": w.nodes_per_axis,
            "quadrature_error": w.scaled_error, "error": _jsonify(error), "tolerance": tolerance,
            "converged": not reasons, "not_converged": "; ".join(reasons) or None,
            # "bound" when the rule met its own target and can vouch that it sees the family's features; otherwise the
@@ -174,7 +179,7 @@ def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
             G = np.zeros((d, d))
             G[iu] = dJ[s, d:]
             grad_cov[s] = np.where(np.eye(d, dtype=bool), G, 0.5 * (G + G.T))
-    return {"rho": rho, "J": float(v["J"]), "h": np.array(v["h"], float), "grad_mean": grad_mean,
+    return {"rho": rho, "J": float(v["J"]), "h": np.array(v["h"], float), "P": P, "grad_mean": grad_mean,
             "grad_cov": grad_cov, **out, "grad_norm2": float(v["grad_norm2"]), "regularity": reg.to_dict()}
 
 
@@ -435,6 +440,10 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
         body["converged"] = True
     else:
         body, reasons = _numeric(family, policy, float(tolerance), hessian)
+    from otgeom.regularity import policy_certificates
+
+    body["certificates"] = policy_certificates(family, policy, np.asarray(body["P"], float),
+                                               np.asarray(body["rho"], float)).to_list()
     if hessian:
         body["hessian_coordinates"] = hessian_coordinates(family)
     out = {"family": family.label, "parameters": family.parameters_json(),

@@ -195,19 +195,20 @@ def measurability_certificates(family, policy=None) -> Certificates:
     Finite families: automatic (every function on a finite set is measurable).  ``lq``: :math:`\\nabla_aQ(x,a)
     = 2Ra + 2B^\\top P(Ax + Ba)` is affine in (x, a), hence continuous, hence jointly measurable; the Lipschitz
     constant in x, :math:`\\|2B^\\top PA\\|_2`, is reported.  Grid families: see
-    :func:`otgeom.numeric.grid.measurability_certificate`."""
+    difference quotients under refinement
+    (:func:`otgeom.numeric.measurability.grid_measurability`)."""
     kind = getattr(family, "kind", "finite")
     if kind == "finite":
         return Certificates((Certificate("measurable", "measurable", True, None,
                                          "finite state space: every function of the state is measurable", "family",
                                          "structural"),))
     if kind == "lq":
-        from otgeom.numeric.lq import lq_measurability
+        from otgeom.numeric.measurability import lq_measurability
 
         return Certificates((lq_measurability(family, policy),))
-    from otgeom.numeric.grid import measurability_certificate
+    from otgeom.numeric.measurability import grid_measurability
 
-    return Certificates((measurability_certificate(family, policy),))
+    return Certificates((grid_measurability(family, policy),))
 
 
 def certify(family, policy=None) -> Certificates:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from otgeom.errors import ParameterError
-from otgeom.families import double_well, grid_linear, kinked, modulated, pendulum, periodic, reducible, switch2, transient
+from otgeom.families import (double_well, grid_linear, kinked, modulated, pendulum, periodic, reducible, relay,
+                             switch2, transient)
 from otgeom.families._base import Domain, Family, FamilySpec, Parameter, Primitives, Structural
 from otgeom.families.grid import GridFamily, GridSpec
 from otgeom.families.lq import LQFamily, lq_family
@@ -26,10 +27,10 @@ FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modula
 
 #: the counterexample families (issue 17): each breaks one assumption for every policy; not in the default suite,
 #: ``otgeom check --family NAME`` runs the suite on one, ``otgeom check --counterexamples`` on all of them
-COUNTEREXAMPLES: tuple[str, ...] = ("reducible", "transient", "periodic", "kinked")
+COUNTEREXAMPLES: tuple[str, ...] = ("reducible", "transient", "periodic", "kinked", "relay")
 
 #: Grid families (continuous states on a grid, kind ``"grid"``, :mod:`otgeom.families.grid`).
-GRID_FAMILIES: dict[str, GridSpec] = {m.SPEC.name: m.SPEC for m in (grid_linear, double_well, pendulum)}
+GRID_FAMILIES: dict[str, GridSpec] = {m.SPEC.name: m.SPEC for m in (grid_linear, double_well, pendulum, relay)}
 
 #: (family name, structural/parameter overrides) the claim suite runs on by default.
 BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (

@@ -221,13 +221,47 @@ def _finite_regularity(family, ctx) -> Section:
                            f"$h$ {_fmt(max(ev['error']['h']), 2)}; "
                            + ("every output within the target " if ev["converged"] else "NOT converged: ")
                            + (_fmt(ev['tolerance'], 2) if ev["converged"] else str(ev["not_converged"])))]
+    from otgeom.regularity import family_certificates, policy_certificates
+
+    pol_certs = policy_certificates(family, ctx["policy"], np.asarray(ev["P"], float), np.asarray(ev["rho"], float))
     return Section("Regularity assumptions and their certificates", (
         Para(f"Certificates at the reference policy ({REFERENCE_POLICY}), computed from the definitions "
              "(GTH elimination for $\\rho$, closed classes of the transition graph, the period):"),
         Table(("assumption", "certificate"), tuple(rows)),
         Para(f"At that policy: $J = {_fmt(ev['J'], 10)}$, $\\rho = ({', '.join(_fmt(x, 6) for x in ev['rho'])})$, "
              f"$h = ({', '.join(_fmt(x, 6) for x in ev['h'])})$."),
+        Para("Mixing, conditioning, moments and Lipschitz constants at that policy (otgeom.regularity):"),
+        _certificate_table(pol_certs, skip=("unique-stationary", "irreducible", "aperiodic", "positive-rho")),
+        Para("For every policy of the family (a symbolic argument on the kernel's entries, and R3 from c and p "
+             "themselves; the statements hold whatever the policy is):"),
+        _certificate_table(family_certificates(family)),
     ))
+
+
+def _certificate_table(certs, skip=()) -> Table:
+    """One row per certificate: the assumption it serves, the verdict, and what the number implies."""
+    verdict = {True: "holds", False: "FAILS", None: "undecided"}
+    return Table(("certificate", "assumption", "verdict", "statement", "how"), tuple(
+        (c.name, c.assumption, verdict[c.holds], c.statement, c.method) for c in certs if c.name not in skip))
+
+
+def _finite_degenerate(family, ctx) -> Section:
+    """The report of a finite family on which an assumption fails for every policy (or c, p have no closed form):
+    the certificates, what breaks, and which sections are left out."""
+    from otgeom.regularity import family_certificates
+
+    certs = family_certificates(family)
+    failed = [c for c in certs if c.holds is False]
+    blocks: list[Any] = [Para("Computed for every policy of the family (a symbolic argument on the kernel's entries, "
+                              "and R3 from c and p themselves):"), _certificate_table(certs)]
+    if failed:
+        blocks.append(Para("What breaks: " + " ".join(f"{c.name} ({c.assumption}): {c.statement}." for c in failed)))
+    if ctx.get("no_closed_form"):
+        blocks.append(Para(f"The symbolic layer has no closed form here: {ctx['no_closed_form']}."))
+    blocks.append(Para("The sections that need the failing assumptions or the closed forms (the chain, the geometry, "
+                       "the gradient, the second order, the optimum, the flows) are left out; the claim table says "
+                       "which claims still apply and hold."))
+    return Section("Regularity assumptions and their certificates", tuple(blocks))
 
 
 def _finite_chain(family, ctx) -> Section:
@@ -675,7 +709,8 @@ def _lq_regularity(family, ctx) -> Section:
             ("optimal closed loop stable", f"$\\rho(A - BK^*) = {_fmt(opt.spectral_radius, 6)}$ < 1"),
             ("Riccati residual (relative)", _fmt(opt.riccati_residual, 2)),
             ("$Q_c \\succeq 0$, $R \\succ 0$, $W \\succ 0$", "checked when the family is built (smallest eigenvalue named "
-                                                            "on failure)"))
+                                                            "on failure)"),
+            ("measurability of $x \\mapsto \\nabla_aQ(x, \\cdot)$", _measurability_text(family)))
     return Section("Regularity assumptions and their certificates", (Table(("assumption", "certificate"), rows),))
 
 
@@ -933,6 +968,15 @@ def _grid_certificates(family, chain, tolerance: float) -> Table:
     return Table(("assumption", "certificate"), tuple(rows))
 
 
+def _measurability_text(family) -> str:
+    from otgeom.regularity import measurability_certificates
+
+    (c,) = measurability_certificates(family)
+    verdict = {True: f"certified by {c.witness.get('condition', c.method)}", False: "NOT certified",
+               None: "undecided"}[c.holds]
+    return f"{verdict}: {c.statement}"
+
+
 def _grid_chain(family, ctx) -> Section:
     from otgeom.errors import OtgeomError
     from otgeom.numeric.grid import BOUNDARY_TOLERANCE, gaussian_grid_chain, grid_chain
@@ -955,6 +999,9 @@ def _grid_chain(family, ctx) -> Section:
              "$\\rho$ and $h$ come from one sparse LU factorisation of $I - P$ with one row replaced by the "
              "normalisation; the residuals of both solves are certificates, not assumptions:"),
         _grid_certificates(family, chain, BOUNDARY_TOLERANCE),
+        Para("Measurability of the tangent field $x \\mapsto \\nabla_aQ(x, \\cdot)$ (needed for the metric on a "
+             "continuous state space), by continuity in the state: " + _grid_chain_quiet(_measurability_text, family)
+             + "."),
         Para(f"There: $J = {_fmt(chain.J, 10)}$, $\\rho$ ranges over [{_fmt(chain.rho.min(), 3)}, "
              f"{_fmt(chain.rho.max(), 3)}], $h$ over [{_fmt(chain.h.min(), 4)}, {_fmt(chain.h.max(), 4)}]."),
     ]
@@ -1376,17 +1423,28 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         params = rebuild_params(family)
     ctx: dict[str, Any] = {"t_end": t_end, "params": params}
     extra: tuple = ()
+    sections_of = SECTIONS[kind]
     if kind == "finite":
+        from otgeom.errors import ExpressionError
+        from otgeom.regularity import family_certificates
         from otgeom.symbolic.geometry import first_order
 
-        ctx["D"] = first_order(family)
+        try:
+            ctx["D"] = first_order(family)
+        except ExpressionError as exc:
+            ctx["no_closed_form"] = str(exc)
+        if "D" not in ctx or family_certificates(family).failed(("R1", "R2")):
+            sections_of = (_finite_definitions, _finite_degenerate)
+        ctx.setdefault("D", None)
         ctx["prims"] = family.primitives()
         ctx["defs"] = _Definitions()
         n, d = family.n_states, family.action_dim
         ctx["policy"] = GaussianPolicy(np.zeros((n, d)), np.broadcast_to(np.eye(d), (n, d, d)).copy())
         values = "; ".join([f"{k} = {v}" for k, v in family.structure.items()]
                            + [f"{k} = {_exact(v)}" for k, v in family.values.items()])
-        extra = (("parameters (exact)", values), ("derivation digest", ctx["D"].digest), ("reference policy", REFERENCE_POLICY))
+        extra = (("parameters (exact)", values),
+                 ("derivation digest", ctx["D"].digest if ctx["D"] is not None else "none (no closed form)"),
+                 ("reference policy", REFERENCE_POLICY))
     elif kind == "grid":
         values = "; ".join(f"{k} = {v}" for k, v in family.values.items())
         extra = (("parameters", values), ("grid", f"{family.n_states} states: " + "; ".join(
@@ -1398,7 +1456,7 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
     pending = _PendingClaims(family, seed) if claims else None  # the claims run while the sections are built
     try:
-        sections = [fn(family, ctx) for fn in SECTIONS[kind]]
+        sections = [fn(family, ctx) for fn in sections_of]
         if claims:
             sections.append(_claims_section(family, seed, pending))
     finally:
