@@ -23,6 +23,7 @@ import numpy as np
 
 from otgeom.errors import ExpressionError, NotConvergedError, OtgeomError, RegularityError
 from otgeom.families import Family
+from otgeom.numeric.certificates import UNIT_ROUNDOFF
 
 __all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim", "error_unit"]
 
@@ -211,8 +212,11 @@ class Claim:
                 "reason": f"assumption {c.assumption} fails ({c.name}, {c.scope}): {c.statement}",
                 "assumption": c.assumption, "certificate": c.to_dict()}, **base)
         rng = np.random.default_rng(seed)
+        from otgeom.numeric.chain import track_condition
+
         try:
-            out = self.check(family, rng, self.formula)
+            with track_condition() as kappa:
+                out = self.check(family, rng, self.formula)
         except NotConvergedError as exc:
             return ClaimResult(verdict="inconclusive", error=None, where={},
                                details={"reason": f"witness not accurate enough: {exc.reason}"}, **base)
@@ -247,6 +251,18 @@ class Claim:
                                   or verdict == "fails" and out.error - w <= self.tolerance):
                 verdict = "inconclusive"
         details = dict(out.details)
+        unit = error_unit(self.tolerance_reason)
+        if kappa and verdict in ("holds", "fails") and unit in ("absolute", "relative") \
+                and kappa[0] * UNIT_ROUNDOFF > self.tolerance:
+            # near-degenerate chain: round-off alone, amplified by the Poisson system's conditioning, could
+            # exceed the tolerance, so neither a pass nor a fail is trustworthy
+            verdict = "inconclusive"
+            details["reason"] = (f"floating point could exceed the tolerance: the Poisson system's condition number "
+                                 f"cond_2(I - P + 1 rho^T) = {kappa[0]:.3g}, times the unit round-off "
+                                 f"{UNIT_ROUNDOFF:.2g}, is {kappa[0] * UNIT_ROUNDOFF:.2g} > tolerance "
+                                 f"{self.tolerance:.3g}")
+        if kappa:
+            details["poisson_condition"] = kappa[0]
         if out.witness_error is not None:
             details["witness_error"] = out.witness_error
             if verdict == "inconclusive" and "reason" not in details:

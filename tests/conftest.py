@@ -1,16 +1,32 @@
 import os
 
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
-settings.register_profile("ci", derandomize=True, max_examples=12, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+#: CI: derandomised (the same examples every run), no example database (a clean clone stays clean)
+settings.register_profile("ci", derandomize=True, max_examples=12, deadline=None, database=None,
+                          suppress_health_check=_SLOW)
+#: dev: random examples; a failing one is saved in .hypothesis/examples and replayed first on the next run
+settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SLOW,
+                          database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
+#: deep (``pytest --deep``): overnight runs, 1000 random examples a test, failing examples persisted as in dev
+settings.register_profile("deep", max_examples=1000, deadline=None, suppress_health_check=_SLOW,
+                          database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser):
     parser.addoption("--update-snapshots", action="store_true", default=False, dest="otgeom_update_snapshots",
                      help="rewrite tests/snapshots/*.txt from the current derivations (see otgeom/snapshots.py)")
+    parser.addoption("--deep", action="store_true", default=False, dest="otgeom_deep",
+                     help="the deep hypothesis profile: 1000 random examples a property test, failing examples "
+                          "persisted in .hypothesis/examples (overnight runs)")
+
+
+def pytest_configure(config):
+    if config.getoption("otgeom_deep", False):
+        settings.load_profile("deep")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -242,3 +242,38 @@ def test_reducible_family_rho_is_a_choice_that_moves_the_gradient():
     for rho in (rhoA, rhoB, 0.5 * (rhoA + rhoB)):
         assert np.allclose(rho @ P, rho, atol=1e-15)
     assert abs(rhoA @ r - rhoB @ r) > 0.1
+
+
+# ----------------------------------------------------------------------------- near-degenerate: inconclusive, with kappa
+def _nearly_split(eps):
+    e, h = sp.Rational(eps), sp.Rational(1, 2)
+    M = [[h - e, h, e, 0], [h, h - e, 0, e], [e, 0, h - e, h], [0, e, h, h - e]]
+    return family("modulated", n=4, d=1, M=M, N=np.eye(4, dtype=int).tolist())
+
+
+@pytest.mark.parametrize("name", ["gaussian-metric", "hessian-symmetry"])
+def test_near_degenerate_chain_is_inconclusive_with_its_condition_number(name):
+    """Two blocks coupled by 1e-9: cond(I - P + 1 rho^T) ~ 1e9, so round-off alone could exceed the claims'
+    absolute tolerances (1e-8, 1e-10): neither a pass nor a fail is trustworthy.  The same claims hold when
+    the coupling is 1e-2."""
+    r = claim(name).run(_nearly_split("1/1000000000"))
+    assert r.verdict == "inconclusive", (r.verdict, r.error, r.details)
+    assert "condition number" in r.details["reason"] and r.details["poisson_condition"] > 1e8
+    ok = claim(name).run(_nearly_split("1/100"))
+    assert ok.verdict == "holds" and ok.details["poisson_condition"] < 1e4
+
+
+# ----------------------------------------------------------------------------- counterexample search
+def test_search_finds_the_smallest_counterexample_when_R1_is_dropped():
+    """Dropping R1 from ergodic-average (and presuming it: rho = any stationary law), hypothesis finds and shrinks a
+    parameter point where the ergodic averages from two starts differ: M = N = I, two absorbing states."""
+    from proofs_checks.search import any_stationary_cost, search_counterexample
+
+    c = search_counterexample("ergodic-average", "R1", n=2, formula=any_stationary_cost, max_examples=100)
+    assert c is not None and c.result.verdict == "fails"
+    assert c.parameters["M"] == [["1", "0"], ["0", "1"]] and c.parameters["N"] == [["1", "0"], ["0", "1"]]
+    assert c.result.details["cesaro_spread_over_starts"] > 0.1  # J depends on the start
+    # with its assumption checked, the same point is not-applicable, never a pass
+    fam = family("modulated", n=2, d=1, M=[[1, 0], [0, 1]], N=[[1, 0], [0, 1]])
+    r = claim("ergodic-average").run(fam)
+    assert r.verdict == "not-applicable" and r.details["assumption"] == "R1"

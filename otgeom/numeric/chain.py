@@ -15,7 +15,10 @@ classes) and (R2) :math:`\rho(s) > 0` for every s (an underflowed state is named
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from scipy.linalg import solve
@@ -24,7 +27,7 @@ from otgeom.errors import RegularityError
 from otgeom.numeric.policies import WeightedPoints, weighted_sum
 from otgeom.numeric.stationary import Regularity, regularity, stationary_gth
 
-__all__ = ["ChainSolution", "solve_chain", "check_classes", "evaluate_chain", "action_value", "action_value_grad",
+__all__ = ["ChainSolution", "solve_chain", "track_condition", "record_condition", "check_classes", "evaluate_chain", "action_value", "action_value_grad",
            "action_value_hess", "gradient_field"]
 
 
@@ -55,8 +58,39 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
         )
     J = float(rho @ r)
     n = P.shape[0]
-    h = solve(np.eye(n) - P + np.outer(np.ones(n), rho), r - J)
+    A = np.eye(n) - P + np.outer(np.ones(n), rho)
+    h = solve(A, r - J)
+    record_condition(A)
     return ChainSolution(P, r, rho, J, h, reg)
+
+
+_CONDITION: contextvars.ContextVar[list | None] = contextvars.ContextVar("otgeom_chain_condition", default=None)
+
+
+@contextlib.contextmanager
+def track_condition() -> Iterator[list]:
+    r"""Record the condition number of every Poisson system solved inside the block (by :func:`solve_chain`).
+
+    Yields a list that holds the largest :math:`\kappa_2(I - P + \mathbf 1\rho^\top)` seen (empty when no chain
+    was solved).  :meth:`otgeom.claims.Claim.run` uses it to say ``inconclusive`` when floating point alone could
+    exceed a claim's tolerance (:math:`\kappa u` > tolerance)."""
+    box: list = []
+    token = _CONDITION.set(box)
+    try:
+        yield box
+    finally:
+        _CONDITION.reset(token)
+
+
+def record_condition(A: np.ndarray) -> None:
+    box = _CONDITION.get()
+    if box is None:
+        return
+    kappa = float(np.linalg.cond(A))
+    if not box:
+        box.append(kappa)
+    elif not kappa <= box[0]:
+        box[0] = kappa
 
 
 def check_classes(classes: list[list[int]], n: int, owner: str) -> None:
