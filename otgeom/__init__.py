@@ -2,7 +2,9 @@
 
 Flat namespace: ``otgeom.family``, ``otgeom.GaussianPolicy``, ``otgeom.LQPolicy``, ``otgeom.evaluate``,
 ``otgeom.Claim``; the grid method: ``otgeom.grid_chain``, ``otgeom.gaussian_grid_chain``,
-``otgeom.particle_flow``, ``otgeom.gaussian_flow``; the claim suite is ``proofs_checks.CLAIMS``.
+``otgeom.particle_flow``, ``otgeom.gaussian_flow``; regularity certificates: ``otgeom.certify``,
+``otgeom.family_certificates``, ``otgeom.chain_certificates``, ``otgeom.measurability_certificates``; the claim
+suite is ``proofs_checks.CLAIMS``.
 """
 import os as _os
 import signal as _signal
@@ -31,7 +33,9 @@ from otgeom.families import FAMILIES, family
 from otgeom.numeric.grid import gaussian_grid_chain, grid_chain
 from otgeom.numeric.grid_flow import gaussian_flow, particle_flow
 from otgeom.numeric.lq import LQPolicy, lq_optimum, lq_point
+from otgeom.numeric.certificates import chain_certificates
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, QuantilePolicy
+from otgeom.regularity import certify, family_certificates, measurability_certificates
 
 __version__ = "0.1.0"
 
@@ -41,4 +45,5 @@ if _cli:
 __all__ = ["family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
            "policy_from_json", "Claim", "ClaimResult", "Outcome", "OtgeomError", "FamilyError",
            "ParameterError", "PolicyError", "RegularityError", "ExpressionError", "GridWarning", "grid_chain",
-           "gaussian_grid_chain", "particle_flow", "gaussian_flow", "__version__"]
+           "gaussian_grid_chain", "particle_flow", "gaussian_flow", "certify", "family_certificates",
+           "chain_certificates", "measurability_certificates", "__version__"]

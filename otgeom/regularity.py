@@ -212,13 +212,14 @@ def measurability_certificates(family, policy=None) -> Certificates:
 
 
 def certify(family, policy=None) -> Certificates:
-    """Everything that can be certified for ``family`` (and ``policy``, a Gaussian policy of a finite family)."""
+    """Everything that can be certified for ``family``: :func:`family_certificates` (every policy), at ``policy``
+    (a Gaussian policy of a finite family) :func:`policy_certificates`, and :func:`measurability_certificates`
+    (for lq at ``policy``, an :class:`~otgeom.numeric.lq.LQPolicy`, default the optimum; for grid families
+    ``policy(points) -> (mean, std)``, default the family's initial policy)."""
     certs = family_certificates(family)
     if policy is not None and getattr(family, "kind", "finite") == "finite":
         from otgeom.evaluate import evaluate
 
-        ev = evaluate(family, policy, allow_unconverged=True)
-        from otgeom.numeric.chain import evaluate_chain  # noqa: F401  (P comes from the evaluation)
-
+        ev = evaluate(family, policy, allow_unconverged=True)  # P and rho from the numeric witness
         certs = certs + policy_certificates(family, policy, np.asarray(ev["P"], float), np.asarray(ev["rho"], float))
     return certs + measurability_certificates(family, policy)
