@@ -21,7 +21,7 @@ CELL_TIMEOUT = 120  # seconds per cell; each notebook runs in well under a minut
 
 def test_there_are_notebooks():
     assert [p.stem for p in PAIRS] == ["01_quickstart", "02_gradient_flows", "03_lq_riccati", "04_your_own_formula",
-                                       "05_second_order", "06_grid_flows"]
+                                       "05_second_order", "06_grid_flows", "07_regularity"]
 
 
 @pytest.mark.parametrize("py", PAIRS, ids=[p.stem for p in PAIRS])
