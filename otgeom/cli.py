@@ -1,4 +1,4 @@
-"""``otgeom`` command line: families, derive, eval, check, report.
+"""``otgeom`` command line: families, derive, eval, check, sweep, report.
 
 The CLI only parses, calls the API and serialises results.  :func:`main` is the one place that turns
 every outcome into an exit status (:data:`EXIT_STATUSES`, printed by ``otgeom --help`` and listed in the
@@ -440,6 +440,9 @@ def _cmd_check(args) -> int:
     from otgeom.families import BUILTIN_CASES
 
     if args.claims:
+        if args.workers is not None or args.scheduler is not None:
+            raise ParameterError("--workers and --scheduler are for the claim suite; --claims runs the claimed "
+                                 "formulas in this process (their --timeout needs it)")
         return _cmd_check_claimed(args)
     from proofs_checks import CLAIMS, claim
 
@@ -448,37 +451,174 @@ def _cmd_check(args) -> int:
         if name not in known:
             raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
     params = _parse_params(args.param)
+    _check_parallel_options(args)
     if args.family:
         cases = [(n, kw) for n, kw in BUILTIN_CASES if n == args.family] if not params else []
-        fams = [_make_family(n, dict(kw)) for n, kw in cases] or [_make_family(args.family, params)]
+        specs = [(n, dict(kw)) for n, kw in cases] or [(args.family, params)]
+        fams = [_make_family(n, dict(kw)) for n, kw in specs]
         if not args.claim:  # the default suite derives the closed forms
             for fam in fams:
                 check_symbolic_size(fam)
     else:
         if params:
             raise ParameterError("--param needs --family")
-        fams = [_make_family(n, dict(kw)) for n, kw in BUILTIN_CASES]
+        specs = [(n, dict(kw)) for n, kw in BUILTIN_CASES]
+        fams = [_make_family(n, dict(kw)) for n, kw in specs]
     claims = [claim(c) for c in args.claim] if args.claim else CLAIMS
+    # the suite's (family, family name, family parameters, claim) pairs in suite order
+    pairs = [(fam, name, kw, c) for fam, (name, kw) in zip(fams, specs) for c in claims
+             if c.applies_to(fam) or args.claim]  # the default suite pairs claims with families of their kind
     results = []
-    if not args.json:
-        print(_CHECK_ROW.format("claim", "family", "verdict", "error", "tolerance", "unit of error and tolerance"),
-              flush=True)
-    for fam in fams:
-        for c in claims:
-            if not c.applies_to(fam) and not args.claim:
-                continue  # the default suite pairs claims with families of their kind
-            r = c.run(fam, seed=args.seed)
+    with _check_results(pairs, args) as records:  # workers started (a scheduler reached) before any output
+        if not args.json:
+            print(_CHECK_ROW.format("claim", "family", "verdict", "error", "tolerance", "unit of error and tolerance"),
+                  flush=True)
+        for r in records:
             results.append(r)
             if not args.json:
-                err = "-" if r.error is None else number(r.error, 3)
-                print(_CHECK_ROW.format(r.claim, r.family, r.verdict, err, number(r.tolerance, 3), r.error_unit),
-                      flush=True)
+                err = "-" if r["error"] is None else number(_float(r["error"]), 3)
+                print(_CHECK_ROW.format(r["claim"], r["family"], r["verdict"], err, number(r["tolerance"], 3),
+                                        r["error_unit"]), flush=True)
     if args.json:
-        print(json.dumps([r.to_json() for r in results], indent=2))
+        print(json.dumps(results, indent=2))
     else:
-        counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "inconclusive", "not-applicable")}
+        counts = {v: sum(r["verdict"] == v for r in results) for v in ("holds", "fails", "inconclusive",
+                                                                        "not-applicable")}
         print(", ".join(f"{k}: {v}" for k, v in counts.items()))
-    return EXIT_CLAIM_FAILS if any(r.verdict == "fails" for r in results) else EXIT_OK
+    return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+
+
+def _float(x: Any) -> float:
+    """A JSON error back to a float (``to_json`` writes inf and nan as strings)."""
+    return float(x) if isinstance(x, str) else x
+
+
+def _workers(args) -> int:
+    from otgeom.sweep import default_workers
+
+    return default_workers() if args.workers is None else args.workers
+
+
+@contextlib.contextmanager
+def _check_results(pairs: list, args) -> Iterator[Iterator[dict[str, Any]]]:
+    """Each pair's ``ClaimResult.to_json()``, in suite order: in this process (``--workers 1``), by forked workers
+    (the default, one per core: they start in milliseconds and inherit the families built here), or on a Dask
+    scheduler (``--scheduler``).  The records are the same either way (every claim seeds its own generator); a task
+    that raised in a worker is run again here, so that its exception reaches the exit path as in the serial run."""
+    from otgeom.sweep import Task, executing, remember_family
+
+    workers = _workers(args)
+    if args.scheduler is None and (workers == 1 or len(pairs) <= 1):
+        yield (c.run(fam, seed=args.seed).to_json() for fam, _, _, c in pairs)
+        return
+    tasks = []
+    for fam, name, kw, c in pairs:
+        remember_family(name, kw, fam)  # a forked worker finds it built
+        tasks.append(Task(c.name, name, kw, args.seed))
+    backend = "dask" if args.scheduler else "fork"
+
+    def results(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for (fam, _, _, c), rec in zip(pairs, records):
+            for (category, text), cls in zip(rec["warnings"], rec.get("_warning_classes", ())):
+                warnings.warn(text, cls if isinstance(cls, type) and issubclass(cls, Warning) else RuntimeWarning)
+            if rec["failure"] is not None:
+                yield c.run(fam, seed=args.seed).to_json()  # raises here as it did there (or a lost worker's task)
+                continue
+            yield rec["result"]
+
+    with executing(tasks, workers, args.scheduler, backend=backend) as records:
+        yield results(records)
+
+
+def _check_parallel_options(args) -> None:
+    """``--scheduler`` must look like a Dask address (``tcp://host:port``) before anything is computed."""
+    address = getattr(args, "scheduler", None)
+    if address is not None and not re.fullmatch(r"(tcp|tls|ws|wss|ucx)://[\w.\-\[\]:]+(:\d{1,5})?", address):
+        raise ParameterError(f"--scheduler {excerpt(address)}: expected a Dask scheduler address such as "
+                             "tcp://127.0.0.1:8786")
+
+
+#: one row of ``otgeom sweep`` (per claim: tasks and verdict counts, then the worst error)
+_SWEEP_ROW = "{:26s} {:>6s} {:>6s} {:>6s} {:>12s} {:>14s} {:>6s}  {}"
+
+
+def _cmd_sweep(args) -> int:
+    from proofs_checks import CLAIMS
+
+    from otgeom.sweep import MAX_TASKS, check_box, executing, parse_box, public, sweep_table, sweep_tasks
+
+    known = [c.name for c in CLAIMS]
+    for name in args.claim:
+        if name not in known:
+            raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
+    if len(set(args.claim)) != len(args.claim):
+        raise ParameterError("--claim: a claim is named twice")
+    if len(args.claim) * args.samples > MAX_TASKS:
+        raise ParameterError(f"{len(args.claim)} claims x {args.samples} samples is more than {MAX_TASKS} tasks")
+    _check_parallel_options(args)
+    params = _parse_params(args.param)
+    box = parse_box(args.box)
+    fam = _make_family(args.family, params)
+    for c in CLAIMS:
+        if c.name in args.claim and not c.applies_to(fam):
+            raise ParameterError(f"claim {c.name} is about {c.family_kind} families; {fam.label} is "
+                                 f"{getattr(fam, 'kind', 'finite')}")
+    check_box(args.family, params, box)
+    tasks = sweep_tasks(args.claim, args.family, box, args.samples, seed=args.seed, params=params)
+    with executing(tasks, _workers(args), args.scheduler) as it:
+        records = [public(r) for r in it]
+    for rec in records:
+        for name, text in rec["warnings"]:
+            warnings.warn(f"{name}: {text}", RuntimeWarning)
+    table = sweep_table(records)
+    if args.json:
+        print(json.dumps({"family": args.family, "params": params,
+                          "box": {k: [_fraction_text(lo), _fraction_text(hi)] for k, (lo, hi) in box.items()},
+                          "samples": args.samples, "seed": args.seed, "claims": table, "tasks": records}, indent=2))
+    else:
+        print(f"# {args.family}: {args.samples} points from the box "
+              + ", ".join(f"{k} in [{_fraction_text(lo)}, {_fraction_text(hi)}]" for k, (lo, hi) in box.items())
+              + f" (seed {args.seed}); each task reruns with otgeom check --family {args.family} --param ... "
+              "--claim NAME --seed SEED (otgeom sweep --json lists them)")
+        print(_SWEEP_ROW.format("claim", "tasks", "holds", "fails", "inconclusive", "not-applicable", "raised",
+                                "worst error (unit) at seed, point"))
+        for row in table:
+            worst = row["worst"]
+            where = "-" if worst is None else (
+                f"{number(worst['error'], 3)} ({worst['error_unit']}, {worst['verdict']}) at seed {worst['seed']}, "
+                + _point_text(worst["params"]))
+            print(_SWEEP_ROW.format(row["claim"], *(str(row[k]) for k in ("tasks", "holds", "fails", "inconclusive",
+                                                                        "not-applicable", "raised")), where))
+            if row["first_raised"] is not None:
+                first = row["first_raised"]
+                print(f"    first task that raised: seed {first['seed']}, {_point_text(first['params'])}: "
+                      f"{excerpt(first['error'], 200, quote=False)}")
+    sys.stdout.flush()
+    raised = [r for r in records if r["failure"] is not None]
+    if raised:
+        raise _TasksRaised(raised, len(records))
+    return EXIT_CLAIM_FAILS if any(row["fails"] for row in table) else EXIT_OK
+
+
+class _TasksRaised(Exception):
+    """Sweep tasks that raised (a bug, or a point the box check could not exclude): the exit path's internal
+    error, whose traceback file holds every task's own traceback."""
+
+    def __init__(self, raised: list, total: int):
+        first = raised[0]
+        task = first["task"]
+        head = (f"{len(raised)} of {total} tasks raised; first: claim {task['claim']}, seed {task['seed']}, "
+                f"{_point_text(task['params'])}: {first['failure']['error']}")
+        body = "\n\n".join(f"task {json.dumps(r['task'])}\n{r['failure']['traceback']}" for r in raised)
+        super().__init__(f"{head}\n\n{body}")
+
+
+def _fraction_text(x) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _point_text(params: dict) -> str:
+    return " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in params.items()) or "(defaults)"
 
 
 def _cmd_report(args) -> int:
@@ -556,7 +696,29 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=_float_in(0.0, 1e6), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="with --claims: time limit per formula (and for loading FILE.py), after which the formula "
                         f"is 'inconclusive: timed out' and the next one runs (default {DEFAULT_TIMEOUT:g})")
+    c.add_argument("--workers", type=_int_in(1, 1024), default=None, metavar="N",
+                   help="run the suite's claims in N processes (default: one per core; 1: in this process); "
+                        "the output is the same")
+    c.add_argument("--scheduler", metavar="ADDR",
+                   help="run the claims on an existing Dask scheduler (tcp://host:port; its workers need otgeom)")
     c.set_defaults(func=_cmd_check)
+    w = sub.add_parser("sweep", help="run claims at parameter points drawn from a box, in parallel (Dask)")
+    w.add_argument("family", type=_family_name, help=family_help)
+    w.add_argument("--claim", action="append", required=True, metavar="NAME", help="a claim to run (repeatable)")
+    w.add_argument("--box", action="append", required=True, metavar="NAME=LO:HI",
+                   help="draw parameter NAME uniformly from [LO, HI] (every element of a vector; NAME[i]=LO:HI: one "
+                        "element); values are exact rationals k/10^6; repeatable")
+    w.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP + " (held fixed)")
+    w.add_argument("--samples", type=_int_in(1, 10**6), default=100, metavar="K",
+                   help="parameter points (default 100); every claim runs at every point")
+    w.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="S",
+                   help="seed of the points and of the tasks' seeds (numpy SeedSequence(S).spawn; default 0)")
+    w.add_argument("--workers", type=_int_in(1, 1024), default=None, metavar="N",
+                   help="worker processes of the local Dask cluster (default: one per core; 1: in this process)")
+    w.add_argument("--scheduler", metavar="ADDR",
+                   help="an existing Dask scheduler (tcp://host:port) instead of a local cluster")
+    w.add_argument("--json", action="store_true", help="print the per-claim table and every task as JSON")
+    w.set_defaults(func=_cmd_sweep)
     r = sub.add_parser("report", help="write the formula report of a family (md, tex or html)")
     r.add_argument("family", type=_family_name, help=family_help)
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
