@@ -10,8 +10,10 @@ settings.register_profile("ci", derandomize=True, max_examples=12, deadline=None
 #: dev: random examples; a failing one is saved in .hypothesis/examples and replayed first on the next run
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SLOW,
                           database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
-#: deep (``pytest --deep``): overnight runs, 1000 random examples a test, failing examples persisted as in dev
-settings.register_profile("deep", max_examples=1000, deadline=None, suppress_health_check=_SLOW,
+#: deep (``pytest --deep``): overnight runs, 1000 random examples a test (OTGEOM_DEEP_EXAMPLES overrides: the
+#: benchmark), failing examples persisted as in dev
+settings.register_profile("deep", max_examples=int(os.environ.get("OTGEOM_DEEP_EXAMPLES", "1000")), deadline=None,
+                          suppress_health_check=_SLOW,
                           database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -9,10 +9,8 @@ from hypothesis import given, strategies as st
 
 from otgeom import family
 from otgeom.numeric.certificates import chain_certificates
-from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.stationary import stationary_gth
 from otgeom.regularity import family_certificates, kernel_lipschitz, measurability_certificates, smoothness
-from otgeom.sampling import random_gaussian_policy
 from proofs_checks import claim
 from proofs_checks.mixing_claims import policy_chain
 
