@@ -205,7 +205,7 @@ class Claim:
             return ClaimResult(verdict="not-applicable", error=None, where={}, details={"reason": reason}, **base)
         from otgeom.regularity import family_certificates
 
-        failed = family_certificates(family).failed(self.requires)
+        failed = family_certificates(family, self.requires).failed(self.requires)
         if failed:
             c = failed[0]
             return ClaimResult(verdict="not-applicable", error=None, where=dict(c.witness), details={

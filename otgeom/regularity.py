@@ -148,18 +148,35 @@ def _r3_certificates(family) -> list[Certificate]:
     return out
 
 
-def family_certificates(family) -> Certificates:
-    """Certificates that hold for every policy of a finite family (cached on the family).  For the other kinds
-    of family the assumptions depend on the policy and are certified where the policy is known."""
+_STRUCTURAL = frozenset({"R1", "R2", "aperiodic"})
+
+
+def family_certificates(family, assumptions=None) -> Certificates:
+    """Certificates that hold for every policy of a finite family (each part cached on the family).
+
+    ``assumptions`` (keys of :data:`ASSUMPTIONS`) limits the work to the parts that can decide them: the
+    structural bounds for R1, R2 and aperiodicity, the R3 scan for R3 (what :meth:`otgeom.claims.Claim.run`
+    asks).  For the other kinds of family the assumptions depend on the policy and are certified where the
+    policy is known."""
     if getattr(family, "kind", "finite") != "finite":
         return Certificates(())
-    cached = family.__dict__.get("_family_certificates")
-    if cached is None:
-        from otgeom.symbolic.structure import structural_certificates
+    need = set(ASSUMPTIONS) if assumptions is None else set(assumptions)
+    parts = Certificates(())
+    if need & _STRUCTURAL:
+        cached = family.__dict__.get("_structural_certificates")
+        if cached is None:
+            from otgeom.symbolic.structure import structural_certificates
 
-        cached = structural_certificates(family) + Certificates(tuple(_r3_certificates(family)))
-        object.__setattr__(family, "_family_certificates", cached)
-    return cached
+            cached = structural_certificates(family)
+            object.__setattr__(family, "_structural_certificates", cached)
+        parts = parts + cached
+    if "R3" in need:
+        cached = family.__dict__.get("_r3_certificates")
+        if cached is None:
+            cached = Certificates(tuple(_r3_certificates(family)))
+            object.__setattr__(family, "_r3_certificates", cached)
+        parts = parts + cached
+    return parts
 
 
 def policy_certificates(family, policy, P: np.ndarray, rho: np.ndarray) -> Certificates:

@@ -52,7 +52,7 @@ def _entry_bound(e: sp.Expr, action: tuple) -> EntryBound:
     if not e.free_symbols & act:
         c = sp.nsimplify(e) if not e.is_Rational else e
         return EntryBound(c, bool(c > 0), bool(c != 0), "constant")
-    if sp.simplify(e) == 0:
+    if sp.expand(e) == 0:
         return EntryBound(sp.Integer(0), False, False, "identically 0")
     bumps = [x for x in e.atoms(sp.exp) if x.free_symbols & act]
     if len(bumps) == 1:
@@ -73,11 +73,13 @@ def _entry_bound(e: sp.Expr, action: tuple) -> EntryBound:
                 if gp is not None and gp.total_degree() == 2 and all(c.is_number for c in gp.coeffs()):
                     Hs = sp.hessian(g, action)
                     if Hs.is_negative_definite:
-                        crit = sp.solve([sp.diff(g, x) for x in action], action, dict=True)[0]
+                        # the gradient of a quadratic is affine: one linear solve gives the maximiser
+                        sol = sp.linsolve([sp.diff(g, x) for x in action], list(action))
+                        crit = dict(zip(action, next(iter(sol))))
                         emax = sp.exp(g.xreplace(crit))
                         c1, c0 = (poly.all_coeffs() + [0])[:2] if poly.degree() == 1 else (0, poly.all_coeffs()[0])
                         c0, c1 = sp.nsimplify(c0), sp.nsimplify(c1)
-                        top = sp.simplify(c0 + c1 * emax)
+                        top = c0 + c1 * emax
                         lower = sp.Min(c0, top)
                         always = bool(c0 >= 0) and bool(top > 0)
                         return EntryBound(lower, always, True, "one Gaussian bump E in (0, E_max]: affine in E")
