@@ -452,7 +452,15 @@ def _cmd_check(args) -> int:
             raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
     params = _parse_params(args.param)
     _check_parallel_options(args)
-    if args.family:
+    if args.counterexamples:
+        from otgeom.families import COUNTEREXAMPLES
+
+        if args.family or params:
+            raise ParameterError("--counterexamples runs the suite on the counterexample families; it takes no "
+                                 "--family or --param")
+        specs = [(n, {}) for n in COUNTEREXAMPLES]
+        fams = [_make_family(n, {}) for n, _ in specs]
+    elif args.family:
         cases = [(n, kw) for n, kw in BUILTIN_CASES if n == args.family] if not params else []
         specs = [(n, dict(kw)) for n, kw in cases] or [(args.family, params)]
         fams = [_make_family(n, dict(kw)) for n, kw in specs]
@@ -485,7 +493,24 @@ def _cmd_check(args) -> int:
         counts = {v: sum(r["verdict"] == v for r in results) for v in ("holds", "fails", "inconclusive",
                                                                         "not-applicable")}
         print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        _print_why(results)
     return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+
+
+def _print_why(results: list[dict[str, Any]]) -> None:
+    """Below the table: why a claim was inconclusive, and which failed assumption made claims not applicable
+    (one line per family and certificate; the rest of the reasons are in --json)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        d = r.get("details") or {}
+        if r["verdict"] == "inconclusive":
+            print(f"  inconclusive: {r['claim']} on {r['family']}: {excerpt(str(d.get('reason', '')), 300, quote=False)}")
+        elif r["verdict"] == "not-applicable" and d.get("assumption"):
+            cert = (d.get("certificate") or {}).get("name", "at the witness's policy")
+            seen.setdefault((r["family"], f"{d['assumption']} fails ({cert})"), []).append(r["claim"])
+    for (fam, why), names in seen.items():
+        print(f"  not applicable on {fam}: {why}: {len(names)} claim{'s' * (len(names) != 1)} "
+              f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})")
 
 
 def _float(x: Any) -> float:
@@ -682,6 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="run the claim suite")
     c.add_argument("--family", type=_family_name, metavar="FAMILY",
                    help=family_help + "; default: every built-in case")
+    c.add_argument("--counterexamples", action="store_true",
+                   help="run the suite on the counterexample families (reducible, transient, periodic, kinked, "
+                        "relay: each breaks one assumption); the claims that need it say not-applicable, and why")
     c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
     c.add_argument("--claim", action="append", default=[], metavar="NAME",
                    help="run only this claim (repeatable); the names are in the README's claim table and in "
