@@ -126,6 +126,11 @@ def run_task(task: Task) -> dict[str, Any]:
     return record
 
 
+def run_chunk(tasks: Sequence[Task]) -> list[dict[str, Any]]:
+    """:func:`run_task` on each task in order (one Dask future for several tasks; each keeps its own seed)."""
+    return [run_task(t) for t in tasks]
+
+
 def _exception_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -385,14 +390,19 @@ def _dask(tasks: list[Task], workers: int, scheduler: str | None,
                     client = Client(cluster, set_as_default=False)
                 except (OSError, RuntimeError, TimeoutError) as exc:
                     raise SchedulerError(f"the local Dask cluster did not start ({_exception_text(exc)})") from None
-            futures = client.map(run_task, tasks, pure=False)
+            # tasks go in chunks (about 8 per worker, at most 50 tasks each): one future per task costs the scheduler
+            # a few ms, as much as a cheap claim, and on a small machine the scheduler shares the cores
+            size = max(1, min(50, -(-len(tasks) // (8 * max(1, workers)))))
+            chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+            futures = client.map(run_chunk, chunks, pure=False)
 
             def records() -> Iterator[dict[str, Any]]:
-                for task, fut in zip(tasks, futures):
+                for chunk, fut in zip(chunks, futures):
                     try:
-                        yield fut.result()
-                    except Exception as exc:  # KilledWorker, a lost connection: the task is reported, not lost
-                        yield _lost(task, exc)
+                        done = fut.result()
+                    except Exception as exc:  # KilledWorker, a lost connection: the tasks are reported, not lost
+                        done = [_lost(task, exc) for task in chunk]
+                    yield from done
 
             try:
                 yield records()

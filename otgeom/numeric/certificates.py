@@ -10,7 +10,7 @@ stationary law :math:`\rho` (:func:`chain_certificates`):
 * ``aperiodic``: the period :math:`d = \gcd\{t : P^t(s,s) > 0\}` of the closed class is 1
   (not needed for :math:`\rho`, needed for :math:`P^t \to \mathbf 1\rho^\top`);
 * ``dobrushin``: :math:`\delta(P^k) = \tfrac12\max_{s,s'}\|P^k(s,\cdot)-P^k(s',\cdot)\|_1` for the
-  smallest :math:`k \le n` with :math:`\delta < 1`, giving
+  smallest :math:`k \le (n-1)^2+1` (Wielandt's bound) with :math:`\delta < 1`, giving
   :math:`\sup_s\|P^t(s,\cdot)-\rho\|_{TV} \le \delta(P^k)^{\lfloor t/k\rfloor}`;
 * ``doeblin``: the minorisation :math:`P^k(s,\cdot) \ge \varepsilon\,\nu` with
   :math:`\varepsilon = \sum_j \min_s P^k(s,j)` (the largest for that k), giving
@@ -176,7 +176,8 @@ def chain_certificates(P: np.ndarray, rho: np.ndarray | None = None, *, scope: s
     # Dobrushin and Doeblin on the smallest power that contracts
     Pk = P.copy()
     k_found, dob, eps = None, _dobrushin(P), float(P.min(axis=0).sum())
-    for k in range(1, n + 1):
+    kmax = (n - 1) ** 2 + 1  # Wielandt: an irreducible aperiodic P has P^k > 0 (so delta(P^k) < 1) for this k
+    for k in range(1, kmax + 1):
         d_k = _dobrushin(Pk)
         if d_k < 1:
             k_found, dob, eps = k, d_k, float(Pk.min(axis=0).sum())
@@ -185,11 +186,12 @@ def chain_certificates(P: np.ndarray, rho: np.ndarray | None = None, *, scope: s
     if k_found is None:
         out.append(Certificate(
             "dobrushin", "R1", None if unique else False, dob,
-            f"delta(P^k) = 1 for k = 1..{n}: no contraction in total variation within n steps"
+            f"delta(P^k) = 1 for k = 1..{kmax}: no contraction in total variation (Wielandt's bound: an irreducible "
+            "aperiodic chain contracts by then)"
             + ("" if unique else " (the chain is reducible)"),
             scope, "numeric", {"k": None}))
         out.append(Certificate("doeblin", "R1", None if unique else False, 0.0,
-                               f"no minorisation P^k >= eps nu with eps > 0 for k <= {n}", scope, "numeric", {"k": None}))
+                               f"no minorisation P^k >= eps nu with eps > 0 for k <= {kmax}", scope, "numeric", {"k": None}))
     else:
         out.append(Certificate(
             "dobrushin", "R1", True, dob,
@@ -203,8 +205,10 @@ def chain_certificates(P: np.ndarray, rho: np.ndarray | None = None, *, scope: s
     lam = np.sort(np.abs(np.linalg.eigvals(P)))[::-1]
     second = float(lam[1]) if n > 1 else 0.0
     gap = max(0.0, 1.0 - second)
+    # for an irreducible chain |lambda_2| = 1 exactly when it is periodic; a reducible chain has no single gap
+    gap_holds = None if not unique or (gap < 64 * n * UNIT_ROUNDOFF and aper) else gap > 0
     out.append(Certificate(
-        "spectral-gap", "aperiodic", None if gap < 64 * n * UNIT_ROUNDOFF and aper and unique else gap > 0, gap,
+        "spectral-gap", "aperiodic", gap_holds, gap,
         f"1 - |lambda_2| = {gap:.6g}: |P^t - 1 rho^T| decays like {second:.4g}^t asymptotically"
         if gap > 0 else "|lambda_2| = 1: no decay of P^t - 1 rho^T (periodic or reducible)",
         scope, "numeric (eigenvalues of P)", {"second_eigenvalue_modulus": second}))
