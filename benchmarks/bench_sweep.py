@@ -28,6 +28,12 @@ def _time_check(workers: int) -> tuple[float, str]:
     return elapsed, out.stdout
 
 
+def _result_rows(table: str) -> int:
+    """The claim rows of otgeom check's table: not the header, the summary or the explanations below it."""
+    lines = table.splitlines()[1:]
+    return sum(1 for line in lines if line and not line.startswith((" ", "holds:")))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=1000)
@@ -43,7 +49,7 @@ def main() -> None:
         serial, serial_out = _time_check(1)
         parallel, parallel_out = _time_check(cores)
         assert parallel_out == serial_out, "otgeom check: the parallel output differs from the serial one"
-        rows.append(("`otgeom check` (default suite)", serial_out.count("\n") - 2, f"fork, {cores} workers",
+        rows.append(("`otgeom check` (default suite)", _result_rows(serial_out), f"fork, {cores} workers",
                      serial, parallel))
     tasks = sweep_tasks([args.claim], "switch2", parse_box(["k=1/2:4", "b=-1:1"]), args.samples, seed=2024)
     t0 = time.perf_counter()

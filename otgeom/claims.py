@@ -169,6 +169,9 @@ class Claim:
     applies: Callable[[Family], str | None] | None = None
     family_kind: str = "finite"
     needs: tuple[str, ...] | None = None
+    #: False for claims whose numbers depend on rho only (GTH is componentwise accurate whatever the Poisson
+    #: system's condition number), so a near-degenerate chain's kappa does not make them inconclusive
+    conditioning: bool = True
 
     @property
     def requires(self) -> tuple[str, ...]:
@@ -223,8 +226,20 @@ class Claim:
         except ExpressionError as exc:
             # the symbolic layer's closed forms (polynomial times exp-quadratic) do not cover this family's c or p
             return ClaimResult(verdict="not-applicable", error=None, where={}, details={
-                "reason": f"outside the closed-form class of the symbolic layer: {exc}"}, **base)
+                "reason": f"outside the closed-form class of the symbolic layer: {exc}",
+                "limitation": "no closed form"}, **base)
         except RegularityError as exc:
+            proved = [c for c in family_certificates(family, [exc.assumption] if exc.assumption else [])
+                      if c.assumption == exc.assumption and c.holds is True] if exc.decided else []
+            if proved:
+                # the family certifies the assumption for every policy, so the failure came from the computation
+                why = (f"raised that {exc.assumption} fails ({exc}), but {proved[0].name} certifies it: "
+                       f"{proved[0].statement}")
+                if self.formula_name != "theory":
+                    return ClaimResult(verdict="fails", error=math.inf, where=exc.diagnosis,
+                                       details={"reason": f"the formula {why}"}, **base)
+                return ClaimResult(verdict="inconclusive", error=None, where=exc.diagnosis,
+                                   details={"reason": f"the witness {why}"}, **base)
             if exc.decided and exc.assumption in self.requires:
                 return ClaimResult(verdict="not-applicable", error=None, where=exc.diagnosis, details={
                     "reason": f"assumption {exc.assumption} fails at the witness's policy: {exc}",
@@ -252,15 +267,16 @@ class Claim:
                 verdict = "inconclusive"
         details = dict(out.details)
         unit = error_unit(self.tolerance_reason)
-        if kappa and verdict in ("holds", "fails") and unit in ("absolute", "relative") \
-                and kappa[0] * UNIT_ROUNDOFF > self.tolerance:
+        floor = None if not kappa else UNIT_ROUNDOFF * (kappa[0] if unit == "relative" else kappa[1])
+        if self.conditioning and floor is not None and verdict in ("holds", "fails") \
+                and unit in ("absolute", "relative") and floor > self.tolerance:
             # near-degenerate chain: round-off alone, amplified by the Poisson system's conditioning, could
             # exceed the tolerance, so neither a pass nor a fail is trustworthy
             verdict = "inconclusive"
             details["reason"] = (f"floating point could exceed the tolerance: the Poisson system's condition number "
                                  f"cond_2(I - P + 1 rho^T) = {kappa[0]:.3g}, times the unit round-off "
-                                 f"{UNIT_ROUNDOFF:.2g}, is {kappa[0] * UNIT_ROUNDOFF:.2g} > tolerance "
-                                 f"{self.tolerance:.3g}")
+                                 + ("" if unit == "relative" else "and max(1, |h|) ")
+                                 + f"is {floor:.2g} > tolerance {self.tolerance:.3g}")
         if kappa:
             details["poisson_condition"] = kappa[0]
         if out.witness_error is not None:

@@ -508,6 +508,9 @@ def _print_why(results: list[dict[str, Any]]) -> None:
         elif r["verdict"] == "not-applicable" and d.get("assumption"):
             cert = (d.get("certificate") or {}).get("name", "at the witness's policy")
             seen.setdefault((r["family"], f"{d['assumption']} fails ({cert})"), []).append(r["claim"])
+        elif r["verdict"] == "not-applicable" and d.get("limitation"):
+            seen.setdefault((r["family"], f"{d['limitation']} in the symbolic layer (a limit of otgeom, not of the "
+                                          "theory; the numeric path still applies)"), []).append(r["claim"])
     for (fam, why), names in seen.items():
         print(f"  not applicable on {fam}: {why}: {len(names)} claim{'s' * (len(names) != 1)} "
               f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})")

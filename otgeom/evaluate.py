@@ -5,7 +5,10 @@ Keys (a stable contract, extend but never rename): ``family``, ``parameters``, `
 ``grad_cov`` [n][d][d] (symmetric :math:`G_s`, :math:`dJ = \sum_s \operatorname{tr}(G_s\,d\Sigma_s)`),
 ``grad_std`` [n] (d = 1, :math:`\partial J/\partial\sigma_s`), ``grad_norm2``
 (:math:`g(\mathrm{grad}J,\mathrm{grad}J) = \sum_s\rho_s\mathbb E|\nabla_a Q|^2`), ``regularity``
-(R1/R2 certificates), ``P`` [n][n] (the controlled chain), ``certificates`` (a list of
+(R1/R2 certificates), ``P`` [n][n] (the controlled chain), ``family_certificates`` (what holds for every policy: the structural
+bounds and R3, :func:`otgeom.regularity.family_certificates`; when the kernel is certified not Lipschitz with
+:math:`|\partial_ap| \sim |a-a_0|^{-\alpha}`, :math:`\alpha \ge 1/2`, d = 1, ``grad_norm2`` is null: it is
+infinite), ``certificates`` (a list of
 :class:`~otgeom.numeric.certificates.Certificate` dicts: name, assumption, holds, value, statement, scope, method,
 witness -- classes, period, Dobrushin and Doeblin with their mixing bounds, spectral gap, min rho, the Poisson
 system's condition number, R4 moments, the cost's local Lipschitz constant; :mod:`otgeom.regularity`), and for the
@@ -151,7 +154,6 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
 
 
 def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
-    from otgeom.errors import RegularityError
     from otgeom.symbolic.geometry import first_order
 
     D = first_order(family)
@@ -161,9 +163,9 @@ def _symbolic(family: Family, policy: GaussianPolicy) -> dict[str, Any]:
     rho = np.array(v["rho"], float)
     reg = regularity(P, rho)
     if not reg.irreducible:
-        raise RegularityError(f"{family.label}: the controlled chain is reducible (R1 fails): closed classes "
-                              f"{reg.closed_classes}", {"closed_classes": reg.closed_classes},
-                              assumption="R1", decided=True)
+        from otgeom.numeric.chain import check_classes
+
+        check_classes(reg.closed_classes, family.n_states, family.label)  # R1 (classes) or R2 (transient states)
     n, d = family.n_states, family.action_dim
     k = d + d * (d + 1) // 2
     dJ = np.array(v["dJ_dtheta"], float).reshape(n, k)
@@ -440,10 +442,22 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
         body["converged"] = True
     else:
         body, reasons = _numeric(family, policy, float(tolerance), hessian)
-    from otgeom.regularity import policy_certificates
+    from otgeom.regularity import family_certificates, policy_certificates
 
     body["certificates"] = policy_certificates(family, policy, np.asarray(body["P"], float),
                                                np.asarray(body["rho"], float)).to_list()
+    fam_certs = family_certificates(family)
+    body["family_certificates"] = fam_certs.to_list()
+    lip = fam_certs.get("kernel-lipschitz")
+    if lip is not None and lip.holds is False and family.action_dim == 1:
+        alpha = max((x["growth"] for x in lip.witness["per_state"] if x["bounded"] is False), default=0.0)
+        if alpha >= 0.5:  # |d_a p| ~ |a - a0|^-alpha: E|d_a Q|^2 diverges against any density positive at a0
+            body["grad_norm2"] = None
+            why = (f"{family.label}: g(grad J, grad J) is infinite: {lip.statement}; with |d_a p| ~ |a - a0|^-"
+                   f"{alpha:.2g} (>= 1/2) the square of grad_a Q is not integrable against a Gaussian policy")
+            reasons = [why, *reasons]
+            body["converged"] = False
+            body["not_converged"] = "; ".join(reasons)
     if hessian:
         body["hessian_coordinates"] = hessian_coordinates(family)
     out = {"family": family.label, "parameters": family.parameters_json(),

@@ -18,7 +18,7 @@ from otgeom.numeric.lq import LQPolicy
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy
 
 __all__ = ["random_parameters", "random_family", "random_gaussian_policy", "random_particle_policy",
-           "random_stochastic_matrix", "random_lq_policy", "random_lq_system"]
+           "random_stochastic_matrix", "stochastic_from_weights", "random_lq_policy", "random_lq_system"]
 
 
 def _rat(rng: np.random.Generator, lo: int, hi: int, den: int) -> sp.Rational:
@@ -27,9 +27,17 @@ def _rat(rng: np.random.Generator, lo: int, hi: int, den: int) -> sp.Rational:
 
 def random_stochastic_matrix(rng: np.random.Generator, n: int, cyclic: bool = True) -> list[list[sp.Rational]]:
     """Exact rational row-stochastic n x n matrix; with ``cyclic`` every row puts mass on s -> s+1 (irreducible)."""
+    return stochastic_from_weights([[int(rng.integers(0, 10)) for _ in range(n)] for _ in range(n)], cyclic)
+
+
+def stochastic_from_weights(weights: list[list[int]], cyclic: bool = True) -> list[list[sp.Rational]]:
+    """Rows of non-negative integer weights (0..9) as an exact row-stochastic matrix; with ``cyclic`` each row's
+    successor s+1 gets 5 more (so the matrix is irreducible), and an all-zero row goes to its successor.  Shared by
+    :func:`random_stochastic_matrix` and the hypothesis strategies of the tests (which shrink the weights)."""
+    n = len(weights)
     rows = []
-    for i in range(n):
-        w = [int(rng.integers(0, 10)) for _ in range(n)]
+    for i, row in enumerate(weights):
+        w = list(row)
         if cyclic:
             w[(i + 1) % n] += 5
         if sum(w) == 0:

@@ -25,12 +25,11 @@ import logging
 import math
 import multiprocessing
 import os
-import sys
 import traceback
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 

@@ -341,6 +341,7 @@ GAUSSIAN_METRIC = Claim(
     formula=gaussian_metric_formula,
     mutants={"unweighted": lambda fam: sp.eye(2 * fam.n_states)},
     applies=lambda fam: None if fam.action_dim == 1 else "the (m, sigma) chart is for d = 1",
+    conditioning=False,  # G = diag(rho): GTH is componentwise accurate whatever cond(I - P + 1 rho^T) is
 )
 
 CLAIMS = [POLICY_GRADIENT, FIRST_VARIATION, RIEMANNIAN_GRADIENT, ENERGY_DECAY, GAUSSIAN_FLOW, GAUSSIAN_METRIC]

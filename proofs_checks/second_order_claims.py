@@ -421,6 +421,7 @@ GEODESIC_SPEED = Claim(
              "wrong-sign": lambda fam: (lambda th, f=_sym_christoffel(fam): -f(th)),
              "no-half": lambda fam: (lambda th, f=_sym_christoffel(fam): 2 * f(th))},
     applies=_d1,
+    conditioning=False,  # the speed from G = diag(rho) only: GTH is componentwise accurate
 )
 
 

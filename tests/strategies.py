@@ -17,23 +17,17 @@ from hypothesis import strategies as st
 
 from otgeom import family
 from otgeom.numeric.policies import GaussianPolicy
+from otgeom.sampling import stochastic_from_weights
 
 
 def _rational(lo: int, hi: int, den: int):
     return st.integers(lo, hi).map(lambda k: sp.Rational(k, den))
 
 
-@st.composite
-def stochastic_matrices(draw, n: int, cyclic: bool = True):
-    rows = []
-    for i in range(n):
-        w = [draw(st.integers(0, 9)) for _ in range(n)]
-        if cyclic:
-            w[(i + 1) % n] += 5
-        if sum(w) == 0:
-            w[(i + 1) % n] = 1
-        rows.append([sp.Rational(x, sum(w)) for x in w])
-    return rows
+def stochastic_matrices(n: int, cyclic: bool = True):
+    """Exact row-stochastic n x n matrices from integer weights 0..9 (:func:`otgeom.sampling.stochastic_from_weights`)."""
+    row = st.lists(st.integers(0, 9), min_size=n, max_size=n)
+    return st.lists(row, min_size=n, max_size=n).map(lambda w: stochastic_from_weights(w, cyclic))
 
 
 @st.composite

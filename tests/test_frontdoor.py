@@ -239,6 +239,19 @@ CASES = [
     ("report-directory", ["report", "switch2", "-o", "{tmp}"], {}, 2, "it is a directory", 2),
     ("report-bad-param", ["report", "switch2", "--param", "q=[2,0.5]", "-o", "{tmp}/r.md"], {}, 2,
      "q[0] = 2 must be in the open interval", 2),
+    # sweeps and the parallel check (issue 17)
+    ("sweep-empty-box", ["sweep", "switch2", "--claim", "geodesic-speed", "--box", "k=2:1"], {}, 2,
+     "must be below the high end", 2),
+    ("sweep-unknown-claim", ["sweep", "switch2", "--claim", "nope", "--box", "k=1:2"], {}, 2, "unknown claim 'nope'", 2),
+    ("sweep-unknown-parameter", ["sweep", "switch2", "--claim", "geodesic-speed", "--box", "zz=1:2"], {}, 2,
+     "has no parameter 'zz'", 2),
+    ("sweep-box-outside-domain", ["sweep", "switch2", "--claim", "geodesic-speed", "--box", "q=0:2"], {}, 2,
+     "outside the domain", 3),
+    ("sweep-bad-scheduler", ["sweep", "switch2", "--claim", "geodesic-speed", "--box", "k=1:2", "--scheduler", "foo"],
+     {}, 2, "expected a Dask scheduler address", 2),
+    ("sweep-lq", ["sweep", "lq", "--claim", "lq-action-gradient", "--box", "A=1:2"], {}, 2, "has none it can vary", 2),
+    ("check-counterexamples-with-family", ["check", "--counterexamples", "--family", "switch2"], {}, 2,
+     "takes no --family", 2),
 ]
 
 
@@ -279,7 +292,7 @@ def test_bad_input_is_one_line(argv, files, status, fragment, limit, tmp_path, c
 def test_the_corpus_is_large_and_covers_every_command():
     assert len(CASES) >= 80
     commands = {c[1][0] for c in CASES if c[1]}
-    assert {"families", "derive", "eval", "check", "report"} <= commands
+    assert {"families", "derive", "eval", "check", "sweep", "report"} <= commands
 
 
 def test_help_documents_every_exit_status(capsys):

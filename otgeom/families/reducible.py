@@ -10,8 +10,8 @@ For every policy the chain has two closed classes, so **R1 fails**: every mixtur
 :math:`\lambda\rho_A + (1-\lambda)\rho_B` of the islands' stationary laws is stationary; J, the metric
 :math:`g = \sum_s \rho_s h_s` and with them the gradient depend on that choice (the weight of an island's
 states in g is :math:`\lambda` or :math:`1-\lambda`).  Claims that need R1 are ``not-applicable`` with the
-certificate; the ones that do not (closed-form Gaussian expectations, the Gaussian metric's per-state part,
-the tangent projection) still hold.
+certificate; the ones that do not (those that draw their own irreducible chains: the tree theorem, GTH, the
+Poisson equation; closed-form Gaussian expectations; the tangent projection) still hold.
 """
 import sympy as sp
 

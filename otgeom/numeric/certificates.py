@@ -53,6 +53,8 @@ ASSUMPTIONS: dict[str, str] = {
     "R4": "second moments: sum_s rho(s) E|a|^2 < infinity",
     "aperiodic": "P^t -> 1 rho^T (not needed for rho, J, h; needed for convergence of the law)",
     "measurable": "the tangent field x -> grad_a Q(x, .) is jointly measurable (continuous-state families)",
+    "continuity": "x -> grad_a Q(x, .) continuous in the state (a sufficient condition for measurability)",
+    "conditioning": "float64 resolves h: cond_2(I - P + 1 rho^T) u small (not an assumption of the theory)",
 }
 
 
@@ -173,45 +175,67 @@ def chain_certificates(P: np.ndarray, rho: np.ndarray | None = None, *, scope: s
         (f"period {periods if len(periods) > 1 else periods[0]}: P^t does not converge (it cycles); ergodic "
          "averages (1/T) sum_t P^t still converge to 1 rho^T"),
         scope, "exact (gcd of cycle lengths of the closed classes)", {"periods": periods}))
-    # Dobrushin and Doeblin on the smallest power that contracts
+    # Dobrushin and Doeblin, each on the smallest power that certifies it (a margin above round-off: a
+    # permutation's delta computed as 1 - 1e-16 is not a contraction)
+    kmax = (n - 1) ** 2 + 1  # Wielandt: an irreducible aperiodic P has P^k > 0 (delta, eps certified) by this k
+    margin = 8 * n * UNIT_ROUNDOFF
     Pk = P.copy()
-    k_found, dob, eps = None, _dobrushin(P), float(P.min(axis=0).sum())
-    kmax = (n - 1) ** 2 + 1  # Wielandt: an irreducible aperiodic P has P^k > 0 (so delta(P^k) < 1) for this k
+    k_dob = k_eps = None
+    dob, eps = _dobrushin(P), float(P.min(axis=0).sum())
     for k in range(1, kmax + 1):
-        d_k = _dobrushin(Pk)
-        if d_k < 1:
-            k_found, dob, eps = k, d_k, float(Pk.min(axis=0).sum())
+        if k_dob is None:
+            d_k = _dobrushin(Pk)
+            if d_k < 1 - margin:
+                k_dob, dob = k, d_k
+        if k_eps is None:
+            e_k = float(Pk.min(axis=0).sum())
+            if e_k > margin:
+                k_eps, eps = k, e_k
+        if k_dob is not None and k_eps is not None:
             break
         Pk = Pk @ P
-    if k_found is None:
+    periodic = unique and not aper
+    # why a contraction cannot exist: reducible (R1 fails) or periodic (aperiodicity fails); else undecided
+    why = (("R1", False, " (the chain is reducible)") if not unique else
+           ("aperiodic", False, f" (the chain has period {periods[0]}: P^t cycles)") if periodic else
+           ("R1", None, ""))
+    if k_dob is None:
         out.append(Certificate(
-            "dobrushin", "R1", None if unique else False, dob,
-            f"delta(P^k) = 1 for k = 1..{kmax}: no contraction in total variation (Wielandt's bound: an irreducible "
-            "aperiodic chain contracts by then)"
-            + ("" if unique else " (the chain is reducible)"),
+            "dobrushin", why[0], why[1], dob,
+            f"delta(P^k) = 1 for k = 1..{kmax}: no contraction in total variation" + why[2],
             scope, "numeric", {"k": None}))
-        out.append(Certificate("doeblin", "R1", None if unique else False, 0.0,
-                               f"no minorisation P^k >= eps nu with eps > 0 for k <= {kmax}", scope, "numeric", {"k": None}))
     else:
         out.append(Certificate(
             "dobrushin", "R1", True, dob,
-            f"delta(P^{k_found}) = {dob:.6g} < 1: sup_s ||P^t(s,.) - rho||_TV <= {dob:.4g}^floor(t/{k_found}) "
-            f"(t_mix(1/4) <= {mixing_time(dob, k_found):g})", scope, "numeric", {"k": k_found}))
+            f"delta(P^{k_dob}) = {dob:.6g} < 1: sup_s ||P^t(s,.) - rho||_TV <= {dob:.4g}^floor(t/{k_dob}) "
+            f"(t_mix(1/4) <= {mixing_time(dob, k_dob):g})", scope, "numeric", {"k": k_dob}))
+    if k_eps is None:
+        out.append(Certificate("doeblin", why[0], why[1], 0.0,
+                               f"sum_j min_s P^k(s,j) = 0 for k = 1..{kmax}: no minorisation P^k >= eps nu"
+                               + why[2], scope, "numeric", {"k": None}))
+    else:
         out.append(Certificate(
-            "doeblin", "R1", eps > 0, eps,
-            (f"P^{k_found}(s,.) >= {eps:.6g} nu(.) for every s: ||P^t(s,.) - rho||_TV <= (1 - {eps:.4g})^floor(t/"
-             f"{k_found})") if eps > 0 else f"sum_j min_s P^{k_found}(s,j) = 0: no one-block minorisation",
-            scope, "numeric", {"k": k_found}))
+            "doeblin", "R1", True, eps,
+            f"P^{k_eps}(s,.) >= {eps:.6g} nu(.) for every s: ||P^t(s,.) - rho||_TV <= (1 - {eps:.4g})^floor(t/"
+            f"{k_eps})", scope, "numeric", {"k": k_eps}))
     lam = np.sort(np.abs(np.linalg.eigvals(P)))[::-1]
     second = float(lam[1]) if n > 1 else 0.0
     gap = max(0.0, 1.0 - second)
-    # for an irreducible chain |lambda_2| = 1 exactly when it is periodic; a reducible chain has no single gap
-    gap_holds = None if not unique or (gap < 64 * n * UNIT_ROUNDOFF and aper) else gap > 0
+    # for an irreducible chain |lambda_2| = 1 exactly when it is periodic (the exact period decides, not the
+    # rounded eigenvalue); a reducible chain has no single gap
+    if periodic:
+        gap_holds, gap = False, 0.0
+    elif not unique:
+        gap_holds = None
+    else:
+        gap_holds = None if gap < 64 * n * UNIT_ROUNDOFF else True
     out.append(Certificate(
         "spectral-gap", "aperiodic", gap_holds, gap,
-        f"1 - |lambda_2| = {gap:.6g}: |P^t - 1 rho^T| decays like {second:.4g}^t asymptotically"
-        if gap > 0 else "|lambda_2| = 1: no decay of P^t - 1 rho^T (periodic or reducible)",
-        scope, "numeric (eigenvalues of P)", {"second_eigenvalue_modulus": second}))
+        f"1 - |lambda_2| = {gap:.6g}: |P^t - 1 rho^T| decays like {second:.4g}^t asymptotically" if gap_holds else
+        (f"period {periods[0]}: {periods[0]} eigenvalues of modulus 1, no decay of P^t - 1 rho^T" if periodic else
+         f"1 - |lambda_2| = {gap:.3g}: no single gap (reducible) or below round-off"),
+        scope, "numeric (eigenvalues of P; the exact period for periodic chains)",
+        {"second_eigenvalue_modulus": second}))
     if rho is not None:
         rho = np.asarray(rho, float)
         k = int(np.argmin(rho))
@@ -227,7 +251,8 @@ def chain_certificates(P: np.ndarray, rho: np.ndarray | None = None, *, scope: s
             A = np.eye(n) - P + np.outer(np.ones(n), rho)
             kappa = float(np.linalg.cond(A))
             out.append(Certificate(
-                "poisson-condition", "R1", bool(np.isfinite(kappa) and kappa * UNIT_ROUNDOFF < 1e-2), kappa,
+                "poisson-condition", "conditioning", True if np.isfinite(kappa) and kappa * UNIT_ROUNDOFF < 1e-2
+                else None, kappa,
                 f"cond_2(I - P + 1 rho^T) = {kappa:.3g}: floating point alone can put a relative error of about "
                 f"{kappa * UNIT_ROUNDOFF:.1g} on h", scope, "numeric (singular values)",
                 {"roundoff_bound": kappa * UNIT_ROUNDOFF}))

@@ -60,7 +60,7 @@ def solve_chain(P: np.ndarray, r: np.ndarray, owner: str = "chain") -> ChainSolu
     n = P.shape[0]
     A = np.eye(n) - P + np.outer(np.ones(n), rho)
     h = solve(A, r - J)
-    record_condition(A)
+    record_condition(A, h)
     return ChainSolution(P, r, rho, J, h, reg)
 
 
@@ -71,9 +71,10 @@ _CONDITION: contextvars.ContextVar[list | None] = contextvars.ContextVar("otgeom
 def track_condition() -> Iterator[list]:
     r"""Record the condition number of every Poisson system solved inside the block (by :func:`solve_chain`).
 
-    Yields a list that holds the largest :math:`\kappa_2(I - P + \mathbf 1\rho^\top)` seen (empty when no chain
-    was solved).  :meth:`otgeom.claims.Claim.run` uses it to say ``inconclusive`` when floating point alone could
-    exceed a claim's tolerance (:math:`\kappa u` > tolerance)."""
+    Yields a list that holds, once a chain was solved, the largest :math:`\kappa = \kappa_2(I - P + \mathbf
+    1\rho^\top)` seen and the largest :math:`\kappa\max(1, \|h\|_\infty)`.  :meth:`otgeom.claims.Claim.run`
+    uses them to say ``inconclusive`` when floating point alone could exceed a claim's tolerance: :math:`\kappa u`
+    for a relative one, :math:`\kappa u\max(1, \|h\|)` for an absolute one."""
     box: list = []
     token = _CONDITION.set(box)
     try:
@@ -82,15 +83,17 @@ def track_condition() -> Iterator[list]:
         _CONDITION.reset(token)
 
 
-def record_condition(A: np.ndarray) -> None:
+def record_condition(A: np.ndarray, h: np.ndarray) -> None:
     box = _CONDITION.get()
     if box is None:
         return
     kappa = float(np.linalg.cond(A))
+    scaled = kappa * max(1.0, float(np.abs(h).max()))
     if not box:
-        box.append(kappa)
-    elif not kappa <= box[0]:
-        box[0] = kappa
+        box.extend([kappa, scaled])
+    else:
+        box[0] = kappa if not kappa <= box[0] else box[0]
+        box[1] = scaled if not scaled <= box[1] else box[1]
 
 
 def check_classes(classes: list[list[int]], n: int, owner: str) -> None:

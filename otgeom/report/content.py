@@ -971,10 +971,14 @@ def _grid_certificates(family, chain, tolerance: float) -> Table:
 def _measurability_text(family) -> str:
     from otgeom.regularity import measurability_certificates
 
-    (c,) = measurability_certificates(family)
+    certs = measurability_certificates(family)
+    c = certs["measurable"]
     verdict = {True: f"certified by {c.witness.get('condition', c.method)}", False: "NOT certified",
-               None: "undecided"}[c.holds]
-    return f"{verdict}: {c.statement}"
+               None: "NOT certified (undecided)"}[c.holds]
+    cont = certs.get("state-continuity")
+    lead = "" if cont is None else ("continuity in the state: " + {True: "holds", False: "FAILS", None: "undecided"}[
+        cont.holds] + ("" if cont.holds else f" ({cont.statement}); "))
+    return f"{lead}{'; ' if lead and cont.holds else ''}measurability {verdict}: {c.statement}"
 
 
 def _grid_chain(family, ctx) -> Section:

@@ -45,15 +45,18 @@ class EntryBound:
     always: bool | None
     possible: bool
     how: str
+    #: an upper bound of sup_a |grad_a p(t|s,a)| (0 for a constant; |c1| E_max sqrt(2 lambda_max(H) / e) for
+    #: c0 + c1 E with E = E_max exp(-(a-c)^T H (a-c)), attained); None when undecided
+    slope_sup: float | None = None
 
 
 def _entry_bound(e: sp.Expr, action: tuple) -> EntryBound:
     act = set(action)
     if not e.free_symbols & act:
         c = sp.nsimplify(e) if not e.is_Rational else e
-        return EntryBound(c, bool(c > 0), bool(c != 0), "constant")
+        return EntryBound(c, bool(c > 0), bool(c != 0), "constant", 0.0)
     if sp.expand(e) == 0:
-        return EntryBound(sp.Integer(0), False, False, "identically 0")
+        return EntryBound(sp.Integer(0), False, False, "identically 0", 0.0)
     bumps = [x for x in e.atoms(sp.exp) if x.free_symbols & act]
     if len(bumps) == 1:
         E = bumps[0]
@@ -82,7 +85,9 @@ def _entry_bound(e: sp.Expr, action: tuple) -> EntryBound:
                         top = c0 + c1 * emax
                         lower = sp.Min(c0, top)
                         always = bool(c0 >= 0) and bool(top > 0)
-                        return EntryBound(lower, always, True, "one Gaussian bump E in (0, E_max]: affine in E")
+                        lam = float(-np.linalg.eigvalsh(np.array(Hs.tolist(), dtype=float)).min() / 2)
+                        slope = float(abs(c1) * emax) * float(np.sqrt(2 * lam / np.e))
+                        return EntryBound(lower, always, True, "one Gaussian bump E in (0, E_max]: affine in E", slope)
     return EntryBound(None, None, True, "undecided (not constant, not affine in one Gaussian bump)")
 
 
@@ -103,6 +108,13 @@ class KernelStructure:
     @property
     def undecided(self) -> list[tuple[int, int]]:
         return [(s, t) for s, row in enumerate(self.bounds) for t, b in enumerate(row) if b.always is None]
+
+    def tv_lipschitz(self) -> list[float] | None:
+        """Per state, an upper bound of the TV Lipschitz constant 1/2 sum_t sup_a |grad_a p(t|s,a)| (None when an
+        entry is undecided)."""
+        if self.undecided:
+            return None
+        return [0.5 * sum(b.slope_sup for b in row) for row in self.bounds]
 
     def lower_matrix(self) -> np.ndarray | None:
         """L(s, t) = inf_a p(t|s,a) as floats, or None when some entry is undecided."""
@@ -140,8 +152,13 @@ def structural_certificates(family):
     for name in ("unique-stationary", "irreducible", "aperiodic"):
         if pos[name].holds is False:  # the support of every P_pi lies in the possible graph
             c = pos[name]
+            stmt = c.statement
+            if name == "irreducible":  # in a sparser chain these states may close up, but never join the rest
+                stmt = (f"P_pi is not irreducible: even with every possible transition, states "
+                        f"{c.witness['transient']} are outside the closed class" if c.witness["transient"] else
+                        "P_pi is not irreducible: the possible transitions already split the states")
             out.append(Certificate(name, c.assumption, False, c.value,
-                                   "for every policy: " + c.statement + " (the transitions that are possible at all "
+                                   "for every policy: " + stmt + " (the transitions that are possible at all "
                                    "already show it)", "every policy", how, c.witness))
         elif alw is not None and alw[name].holds:
             c = alw[name]
