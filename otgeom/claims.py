@@ -27,7 +27,9 @@ from otgeom.numeric.certificates import UNIT_ROUNDOFF
 
 __all__ = ["VERDICTS", "Outcome", "ClaimResult", "Claim", "error_unit"]
 
-VERDICTS = ("holds", "fails", "inconclusive", "not-applicable")
+#: ``error``: the formula under test (a user's or a mutant) raised instead of returning numbers; it is neither
+#: confirmed nor refuted on its numbers, so a mutant that raises is not a caught mutant
+VERDICTS = ("holds", "fails", "inconclusive", "not-applicable", "error")
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,8 @@ class Claim:
                 why = (f"raised that {exc.assumption} fails ({exc}), but {proved[0].name} certifies it: "
                        f"{proved[0].statement}")
                 if self.formula_name != "theory":
-                    return ClaimResult(verdict="fails", error=math.inf, where=exc.diagnosis,
-                                       details={"reason": f"the formula {why}"}, **base)
+                    return ClaimResult(verdict="error", error=None, where=exc.diagnosis, details={
+                        "reason": f"the formula {why}", "exception": type(exc).__name__}, **base)
                 return ClaimResult(verdict="inconclusive", error=None, where=exc.diagnosis,
                                    details={"reason": f"the witness {why}"}, **base)
             if exc.decided and exc.assumption in self.requires:
@@ -252,9 +254,9 @@ class Claim:
         except (OtgeomError, ArithmeticError, ValueError, TypeError, ZeroDivisionError) as exc:
             if self.formula_name == "theory":
                 raise
-            # a user's or mutant formula that cannot even be evaluated does not hold
-            return ClaimResult(verdict="fails", error=math.inf, where={},
-                               details={"reason": f"formula raised {type(exc).__name__}: {exc}"}, **base)
+            # a user's or mutant formula that cannot even be evaluated is not refuted on its numbers: its own verdict
+            return ClaimResult(verdict="error", error=None, where={}, details={
+                "reason": f"formula raised {type(exc).__name__}: {exc}", "exception": type(exc).__name__}, **base)
         if out.verdict is not None:
             verdict = out.verdict
         elif out.error is None or not math.isfinite(out.error):

@@ -492,9 +492,10 @@ def _cmd_check(args) -> int:
     else:
         counts = {v: sum(r["verdict"] == v for r in results) for v in ("holds", "fails", "inconclusive",
                                                                         "not-applicable")}
-        print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        errors = sum(r["verdict"] == "error" for r in results)  # only a formula other than the theory's raises
+        print(", ".join(f"{k}: {v}" for k, v in counts.items()) + (f", error: {errors}" if errors else ""))
         _print_why(results)
-    return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+    return EXIT_CLAIM_FAILS if any(r["verdict"] in ("fails", "error") for r in results) else EXIT_OK
 
 
 def _print_why(results: list[dict[str, Any]]) -> None:

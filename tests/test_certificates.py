@@ -300,7 +300,7 @@ def test_near_degenerate_chain_is_inconclusive_with_its_condition_number():
 
 def test_a_wrong_formula_that_claims_an_assumption_fails_is_rejected_not_excused():
     """modulated is irreducible for every policy (certified); a formula that makes state 0 absorbing and then
-    reports 'R1 fails' is wrong, and the verdict says fails, not not-applicable."""
+    raises 'R1 fails' is wrong: its verdict is error (it raised), never not-applicable."""
     from proofs_checks.mixing_claims import ergodic_cost_theory
 
     def absorbing(P, r):
@@ -312,7 +312,7 @@ def test_a_wrong_formula_that_claims_an_assumption_fails_is_rejected_not_excused
         return ergodic_cost_theory(P, r)
 
     r = claim("ergodic-average").with_formula(absorbing, "absorbing").run(family("modulated", n=3, d=1))
-    assert r.verdict == "fails" and "certifies it" in r.details["reason"]
+    assert r.verdict == "error" and "certifies it" in r.details["reason"]
 
 
 def test_eval_says_the_gradient_norm_is_infinite_on_a_kernel_with_a_cusp():

@@ -29,9 +29,21 @@ def test_claim_holds_on_first_builtin(claim):
 @pytest.mark.parametrize("claim, mutant", [(c, m) for c in CLAIMS for m in c.mutants],
                          ids=lambda x: x if isinstance(x, str) else x.name)
 def test_claim_rejects_mutant(claim, mutant):
+    """Rejected on its numbers: a mutant whose call raises would be verdict "error", not a caught mutant."""
     r = claim.mutant(mutant).run(DEFAULT[claim.family_kind], seed=0)
-    assert r.verdict == "fails", (claim.name, mutant, r.error, r.details)
+    assert r.verdict == "fails", (claim.name, mutant, r.verdict, r.error, r.details)
+    assert "exception" not in r.details  # not an exception caught as a failure
     assert r.formula == f"mutant:{mutant}"
+
+
+def test_a_formula_that_raises_is_its_own_verdict_not_a_failure():
+    c = CLAIMS[[x.name for x in CLAIMS].index("riemannian-gradient")]
+
+    def broken(*args):
+        raise TypeError("wrong signature")
+
+    r = c.with_formula(broken, "broken").run(SWITCH2, seed=0)
+    assert r.verdict == "error" and r.details["exception"] == "TypeError" and r.error is None
 
 
 OTHER_BUILTINS = [f for f in builtin_cases() if f.label not in {d.label for d in DEFAULT.values()}]
