@@ -6,7 +6,8 @@ One entry point per question:
   bounds of :mod:`otgeom.symbolic.structure` (irreducible / aperiodic / Doeblin / min rho for every
   policy, or reducible, transient, periodic for every policy) and R3, the smoothness of c and p in the
   action and the Lipschitz constant of :math:`a \mapsto p(\cdot\mid s,a)` in total variation,
-  :math:`L_s = \sup_a \tfrac12\sum_t |\nabla_a p(t\mid s,a)|` (a grid search refined by zooming; a
+  :math:`L_s = \sup_a \tfrac12\sum_t |\nabla_a p(t\mid s,a)|` (an exact upper bound when every entry is a
+  constant or one Gaussian bump; otherwise a grid search refined by zooming, an estimate only, except that a
   supremum that keeps growing under refinement certifies that the kernel is *not* Lipschitz);
 * :func:`policy_certificates` -- at one Gaussian policy: the chain's certificates
   (:func:`otgeom.numeric.certificates.chain_certificates`: classes, period, Dobrushin, Doeblin, spectral
