@@ -255,8 +255,8 @@ def certify(family, policy=None) -> Certificates:
     ``policy(points) -> (mean, std)``, default the family's initial policy)."""
     certs = family_certificates(family)
     if policy is not None and getattr(family, "kind", "finite") == "finite":
-        from otgeom.evaluate import evaluate
+        from otgeom.numeric.witness import gaussian_chain
 
-        ev = evaluate(family, policy, allow_unconverged=True)  # P and rho from the numeric witness
-        certs = certs + policy_certificates(family, policy, np.asarray(ev["P"], float), np.asarray(ev["rho"], float))
+        sol = gaussian_chain(family.primitives(), policy, owner=family.label).sol  # P and rho, no gradient
+        certs = certs + policy_certificates(family, policy, sol.P, sol.rho)
     return certs + measurability_certificates(family, policy)

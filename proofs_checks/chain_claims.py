@@ -155,7 +155,9 @@ def _check_stationary_gth(family, rng, formula):
     return Outcome(worst, where, {"smallest_rho": where.get("rho_exact")})
 
 
-def _lstsq_stationary(P):
+def lstsq_stationary(P):
+    r"""*A* stationary law by least squares of :math:`\rho^\top(I - P) = 0,\ \sum\rho = 1` (the GTH claim's mutant:
+    it loses the tiny components; on a reducible chain it returns one of many stationary laws)."""
     n = P.shape[0]
     A = np.vstack([P.T - np.eye(n), np.ones((1, n))])
     b = np.zeros(n + 1)
@@ -175,7 +177,7 @@ STATIONARY_GTH = Claim(
                      "(O'Cinneide 1993); a solver with cancellation loses the 1e-12-sized components",
     check=_check_stationary_gth,
     formula=stationary_gth,
-    mutants={"least-squares": _lstsq_stationary},
+    mutants={"least-squares": lstsq_stationary},
 )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from otgeom.claims import Claim, Outcome
 from otgeom.numeric.certificates import UNIT_ROUNDOFF, chain_certificates
-from otgeom.numeric.policies import gauss_hermite
+from otgeom.numeric.chain import chain_matrices
 from otgeom.numeric.stationary import closed_classes, stationary_gth
 from otgeom.sampling import random_gaussian_policy
 
@@ -23,15 +23,8 @@ LOG2_T = 40
 def policy_chain(family, rng) -> tuple[np.ndarray, np.ndarray]:
     """(P, r) of a random Gaussian policy, each pi_s replaced by its Gauss–Hermite rule of order 24 per axis."""
     pol = random_gaussian_policy(family, rng)
-    prims = family.primitives()
-    order = {1: 24, 2: 12}.get(family.action_dim, 6)
-    P, r = [], []
-    for s in range(family.n_states):
-        A, w = gauss_hermite(pol.mean[s], pol.cov[s], order)
-        P.append(w @ prims.kernel(s, A))
-        r.append(float(w @ prims.cost(s, A)))
-    P = np.array(P)
-    return P / P.sum(axis=1, keepdims=True), np.array(r)
+    P, r = chain_matrices(family.primitives(), pol.discretize({1: 24, 2: 12}.get(family.action_dim, 6)))
+    return P / P.sum(axis=1, keepdims=True), r
 
 
 def unichain_stationary(P: np.ndarray) -> np.ndarray:

@@ -41,13 +41,11 @@ class Counterexample:
 
 
 def any_stationary_cost(P: np.ndarray, r: np.ndarray) -> float:
-    r""":math:`J = \rho^\top r` with :math:`\rho` *a* stationary law (least squares of :math:`\rho^\top(I-P) = 0,
-    \sum\rho = 1`): the formula as evaluated when R1 is presumed, not checked."""
-    n = P.shape[0]
-    A = np.vstack([P.T - np.eye(n), np.ones((1, n))])
-    b = np.zeros(n + 1)
-    b[-1] = 1
-    return float(np.linalg.lstsq(A, b, rcond=None)[0] @ r)
+    r""":math:`J = \rho^\top r` with :math:`\rho` *a* stationary law (least squares,
+    :func:`proofs_checks.chain_claims.lstsq_stationary`): the formula as evaluated when R1 is presumed, not checked."""
+    from proofs_checks.chain_claims import lstsq_stationary
+
+    return float(lstsq_stationary(P) @ r)
 
 
 def _matrices(n: int):

@@ -27,7 +27,7 @@ from otgeom.errors import RegularityError
 from otgeom.numeric.policies import WeightedPoints, weighted_sum
 from otgeom.numeric.stationary import Regularity, regularity, stationary_gth
 
-__all__ = ["ChainSolution", "solve_chain", "track_condition", "record_condition", "check_classes", "evaluate_chain", "action_value", "action_value_grad",
+__all__ = ["ChainSolution", "solve_chain", "track_condition", "record_condition", "chain_matrices", "check_classes", "evaluate_chain", "action_value", "action_value_grad",
            "action_value_hess", "gradient_field"]
 
 
@@ -122,12 +122,17 @@ def _states(c: list[int]) -> list:
     return c if len(c) <= 20 else c[:20] + ["..."]
 
 
-def evaluate_chain(prims, wp: WeightedPoints, owner: str = "chain") -> ChainSolution:
-    """The chain of a policy given as weighted points per state (quadrature nodes or particles)."""
+def chain_matrices(prims, wp: WeightedPoints) -> tuple[np.ndarray, np.ndarray]:
+    """P shape=[n, n] and r shape=[n] of a policy given as weighted points per state, without solving the chain."""
     n = prims.n_states
     P = np.stack([weighted_sum(wp.weights[s], prims.kernel(s, wp.points[s])) for s in range(n)])
     r = np.array([weighted_sum(wp.weights[s], prims.cost(s, wp.points[s])) for s in range(n)])
-    return solve_chain(P, r, owner)
+    return P, r
+
+
+def evaluate_chain(prims, wp: WeightedPoints, owner: str = "chain") -> ChainSolution:
+    """The chain of a policy given as weighted points per state (quadrature nodes or particles)."""
+    return solve_chain(*chain_matrices(prims, wp), owner)
 
 
 def action_value(prims, sol: ChainSolution, s: int, A: np.ndarray) -> np.ndarray:

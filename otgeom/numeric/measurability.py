@@ -60,16 +60,21 @@ def _refined(fam, factor: int):
     return fam.with_values(**cells)
 
 
-def _quotients(fam, G: np.ndarray) -> tuple[float, int, int]:
-    """max over axes and neighbouring cells of |G_i - G_j| / h, the axis and the cell where it is largest."""
+def _quotients(fam, G: np.ndarray, centre: np.ndarray | None = None, radius: float = 0.0) -> tuple[float, int, int]:
+    """max over axes and neighbouring cells of |G_i - G_j| / h, the axis and the cell where it is largest; with
+    ``centre``, only over the pairs whose cells both lie farther than ``radius`` from it (on some axis)."""
     shape = tuple(ax.cells for ax in fam.axes)
     Gs = G.reshape(shape)
+    far = np.ones(shape, bool) if centre is None else (np.abs(fam.points - centre) > radius).any(axis=1).reshape(shape)
     best, axis_at, cell_at = 0.0, 0, 0
     for k, ax in enumerate(fam.axes):
         D = np.abs(np.diff(Gs, axis=k)) / ax.width
+        keep = np.take(far, range(shape[k] - 1), axis=k) & np.take(far, range(1, shape[k]), axis=k)
         if ax.boundary == "circle":  # the wrap-around pair is neighbours too
             wrap = np.abs(np.take(Gs, [0], axis=k) - np.take(Gs, [-1], axis=k)) / ax.width
             D = np.concatenate([D, wrap], axis=k)
+            keep = np.concatenate([keep, np.take(far, [0], axis=k) & np.take(far, [-1], axis=k)], axis=k)
+        D = np.where(keep, D, 0.0)
         i = int(np.argmax(D))
         if D.flat[i] > best:
             idx = np.unravel_index(i, D.shape)
@@ -91,20 +96,6 @@ def _mean_action_gradient(F, mean: np.ndarray, std: np.ndarray, owner: str) -> n
         chain = grid_chain(F, pol, owner=owner)
         g, _ = action_gradient(F, chain)
         return g.reshape(F.n_states, -1).mean(axis=1)
-
-
-def _quotients_away(fam, G: np.ndarray, centre: np.ndarray, radius: float) -> float:
-    """:func:`_quotients` over the pairs of cells farther than ``radius`` from ``centre`` (every axis)."""
-    shape = tuple(ax.cells for ax in fam.axes)
-    far = (np.abs(fam.points - centre) > radius).any(axis=1).reshape(shape)
-    Gs = G.reshape(shape)
-    best = 0.0
-    for k, ax in enumerate(fam.axes):
-        D = np.abs(np.diff(Gs, axis=k)) / ax.width
-        keep = np.take(far, range(shape[k] - 1), axis=k) & np.take(far, range(1, shape[k]), axis=k)
-        if keep.any():
-            best = max(best, float(D[keep].max()))
-    return best
 
 
 def grid_measurability(fam, policy: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
@@ -168,7 +159,7 @@ def grid_measurability(fam, policy: Callable[[np.ndarray], tuple[np.ndarray, np.
                        {"refinements": rows, "jump_at": at.tolist()})
     # away from the jump (farther than two coarse cells), are the quotients bounded under refinement?
     radius = 2 * max(ax.width for ax in fam.axes)
-    away = [max(_quotients_away(F, G, at, radius), _quotients_away(F, m, at, radius)) for F, G, m in fields]
+    away = [max(_quotients(F, G, at, radius)[0], _quotients(F, m, at, radius)[0]) for F, G, m in fields]
     ok = all(b <= 1.25 * max(a_, 1e-12) for a_, b in zip(away, away[1:]))
     away_text = ", ".join(f"{v:.4g}" for v in away)
     if ok and in_a:
