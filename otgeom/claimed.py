@@ -20,12 +20,19 @@ Ground truths, each computed without the claim:
 * ``gradient`` (the target of a gradient claim): :math:`\partial J/\partial\theta` by direct symbolic
   differentiation.
 
-Points: random parameters, random Gaussian policies and random tangent vectors, plus the known critical
-points of J on the Gaussian family (named examples, e.g. ``twin-wells``; or passed in).  Verdicts:
+Points: random parameters, random Gaussian policies and random tangent vectors, plus critical points of J
+on the Gaussian family: those :func:`find_critical_points` finds on the family itself (Levenberg–Marquardt
+Newton on :math:`\partial J/\partial\theta = 0` from several starts, each confirmed by the numeric gradient), the
+named examples on it (e.g. ``twin-wells``), or those passed in.  Verdicts (:data:`otgeom.claims.CLASSIFICATIONS`):
 ``matches`` (within tolerance everywhere), ``matches-only-at-critical-points`` (fails at a random point,
 holds at every critical point), ``fails`` (fails at a critical point, or at a random point with no
-critical point to test), with the worst error and the counterexample point, in the JSON form that
-``otgeom eval`` reads back.
+critical point to test), ``error`` (the formula raised: not refuted on its numbers), with the worst error and
+the counterexample point, in the JSON form that ``otgeom eval`` reads back.  The result is a
+:class:`otgeom.claims.Verdict`, the type every claim of the suite returns.
+
+A :class:`ClaimedFormula` with ``claim="NAME"`` is instead tested by the suite's claim NAME (any claim: the
+metric, Christoffel symbols, d = 2 Hessians, the LQ gradient and cost, ...), called as that claim's declared
+signature says (``otgeom check --list``); :func:`check_claimed` runs either kind.
 """
 from __future__ import annotations
 
@@ -35,18 +42,28 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
+from otgeom.claims import CLASSIFICATIONS, Verdict
 from otgeom.errors import ExpressionError, OtgeomError, ParameterError
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.second_order import Linearization, coordinate_fields, linearize_gaussian
 
-__all__ = ["Context", "ClaimedFormula", "FormulaVerdict", "check_formula", "GROUND_TRUTHS", "FORMULA_VERDICTS"]
+__all__ = ["Context", "ClaimedFormula", "FormulaVerdict", "check_formula", "check_claimed", "find_critical_points",
+           "GROUND_TRUTHS", "FORMULA_VERDICTS"]
 
-FORMULA_VERDICTS = ("matches", "matches-only-at-critical-points", "fails")
+#: the classifier's verdicts (:data:`otgeom.claims.CLASSIFICATIONS`)
+FORMULA_VERDICTS = CLASSIFICATIONS
+#: the classifier's record is the suite's :class:`~otgeom.claims.Verdict` (this name is kept for scripts)
+FormulaVerdict = Verdict
 GROUND_TRUTHS = {"hessian": ("hessian-submanifold", "hessian-full", "hessian-frozen", "a-local"),
                  "gradient": ("gradient",)}
 #: Accepted relative error: the symbolic truths are exact closed forms evaluated in float64, the numeric ones
 #: use quadrature converged to 1e-13; second derivatives through the chain lose a few digits (observed < 1e-9).
 TOLERANCE = 1e-7
+TOLERANCE_REASON = ("relative error max(1, |truth|): the symbolic truths are closed forms in float64, the numeric ones "
+                    "quadrature converged to 1e-13; second derivatives through the chain lose a few digits (< 1e-9)")
+WITNESS = {"hessian": "the Levi-Civita Hessian of J on the Gaussian family (symbolic: d2J - Gamma dJ), compared "
+                      "also with the full-space, frozen-weight and A_local Hessians (numeric linear solves)",
+           "gradient": "dJ/dtheta by direct symbolic differentiation of J(theta)"}
 
 
 @dataclass(frozen=True)
@@ -99,10 +116,17 @@ class Context:
 
 @dataclass(frozen=True)
 class ClaimedFormula:
-    """A named claim for ``otgeom check --claims FILE.py`` (FILE.py defines ``CLAIMED = [ClaimedFormula(...)]``).
+    """A named claimed formula for ``otgeom check --claims FILE.py`` (FILE.py defines ``CLAIMED = [ClaimedFormula(...)]``).
 
-    ``kind`` is ``"hessian"`` or ``"gradient"``; ``family`` a family name or instance (default: the
-    ``twin-wells`` example, which has a critical point); ``params`` its parameters.
+    Two ways to test it:
+
+    * ``claim="NAME"``: the suite's claim NAME tests it (its witness, tolerance and verdicts; the formula is called as
+      the claim's ``signature`` says, see ``otgeom check --list``).  ``family`` defaults to the first built-in case
+      of the claim's kind.
+    * ``kind="hessian"`` or ``"gradient"`` (no ``claim``): classified against every ground truth by
+      :func:`check_formula` (finite families, d = 1); ``family`` defaults to the ``twin-wells`` example.
+
+    ``family`` is a family name or instance, ``params`` its parameters.
     """
 
     name: str
@@ -110,30 +134,7 @@ class ClaimedFormula:
     kind: str = "hessian"
     family: Any = None
     params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FormulaVerdict:
-    name: str
-    kind: str
-    family: str
-    verdict: str
-    worst_error: float
-    counterexample: Mapping[str, Any]
-    identified_as: tuple[str, ...]
-    errors: Mapping[str, Mapping[str, float]]
-    tolerance: float
-    critical_points: int
-
-    def to_json(self) -> dict[str, Any]:
-        from otgeom.claims import _jsonable
-
-        # ``claim`` and ``error`` repeat ``name`` and ``worst_error`` under the claim suite's key names
-        return _jsonable({"name": self.name, "kind": self.kind, "family": self.family, "verdict": self.verdict,
-                          "worst_error": self.worst_error, "counterexample": self.counterexample,
-                          "identified_as": list(self.identified_as), "errors": self.errors,
-                          "tolerance": self.tolerance, "critical_points": self.critical_points,
-                          "claim": self.name, "error": self.worst_error})
+    claim: str | None = None
 
 
 def _symbolic_evaluator(family, expr) -> Callable[..., np.ndarray]:
@@ -196,7 +197,7 @@ def _point_json(family, policy, xi, zeta) -> dict[str, Any]:
             "u": list(map(float, xi)), "v": list(map(float, zeta))}
 
 
-def _critical_points(family) -> list[GaussianPolicy]:
+def _named_critical_points(family) -> list[GaussianPolicy]:
     from otgeom.examples import EXAMPLES, example
 
     out = []
@@ -207,6 +208,92 @@ def _critical_points(family) -> list[GaussianPolicy]:
     return out
 
 
+#: a critical point is accepted when |dJ/dtheta| is below this on both paths: the symbolic closed form (the root
+#: finder's residual, ~1e-16) and the numeric policy-gradient formula on its own quadrature (converged to ~1e-13)
+CRITICAL_TOLERANCE = 1e-9
+
+
+def find_critical_points(family, starts: int = 8, seed: int = 0, sigma_range: tuple[float, float] = (1e-3, 1e3)
+                         ) -> list[GaussianPolicy]:
+    r"""Critical points of J restricted to the Gaussian family (d = 1): :math:`\partial J/\partial\theta = 0`,
+    :math:`\theta = (m_s, \sigma_s)_s`, with every :math:`\sigma_s` in ``sigma_range``.
+
+    Newton's method damped by Levenberg–Marquardt (scipy's ``root(method="lm")``) on the symbolic gradient with
+    the symbolic coordinate Hessian as Jacobian, in :math:`(m_s, \log\sigma_s)` (so :math:`\sigma_s > 0`), from
+    ``starts`` random starts (means in [-2, 3], std in [0.2, 1.5]).  A root is kept only when the numeric
+    policy-gradient formula, a computation independent of the symbolic derivation, confirms
+    :math:`|\partial J/\partial\theta| \le` :data:`CRITICAL_TOLERANCE`.  Interior critical points of finite
+    families are degenerate (:mod:`otgeom.examples`), so the rate is linear, not quadratic; most starts head for
+    the boundary :math:`\sigma \to 0`, which is not a critical point and is discarded.  Distinct points only.
+    """
+    from scipy.optimize import root
+
+    from otgeom.numeric.geometry import gaussian_gradient
+    from otgeom.numeric.witness import gaussian_chain
+    from otgeom.symbolic.second_order import second_order
+
+    if getattr(family, "kind", "finite") != "finite" or family.action_dim != 1:
+        raise ParameterError(f"{family.label}: critical points are searched on finite families with d = 1")
+    f = second_order(family).evaluator(["dJ_dtheta", "hessian_coords"])
+    params = [float(v) for v in family.parameter_values()]
+    n = family.n_states
+    lo, hi = np.log(sigma_range[0]) - 2, np.log(sigma_range[1]) + 2
+
+    def theta_of(u):
+        th = np.array(u, float)
+        th[1::2] = np.exp(np.clip(th[1::2], lo, hi))
+        return th
+
+    def system(u):
+        th = theta_of(u)
+        out = f(*params, *th, *([0.0] * len(th)))
+        g = np.array(out["dJ_dtheta"], float).ravel()
+        H = np.array(out["hessian_coords"], float)
+        H[:, 1::2] *= th[1::2]  # d sigma / d log sigma
+        return g, H
+
+    rng = np.random.default_rng(seed)
+    prims = family.primitives()
+    found: list[np.ndarray] = []
+    for _ in range(starts):
+        u0 = np.empty(2 * n)
+        u0[0::2] = rng.uniform(-2.0, 3.0, n)
+        u0[1::2] = np.log(rng.uniform(0.2, 1.5, n))
+        with np.errstate(all="ignore"):
+            try:
+                r = root(lambda u: system(u)[0], u0, jac=lambda u: system(u)[1], method="lm",
+                         options={"xtol": 1e-15, "ftol": 1e-15, "maxiter": 2000})
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                continue
+            th = theta_of(r.x)
+            g = system(r.x)[0]
+        if not (np.all(np.isfinite(g)) and np.abs(g).max() <= CRITICAL_TOLERANCE):
+            continue
+        if not ((th[1::2] >= sigma_range[0]) & (th[1::2] <= sigma_range[1])).all():
+            continue
+        if any(np.abs(th - t).max() < 1e-6 for t in found):
+            continue
+        pol = GaussianPolicy.from_coordinates(th, n, 1)
+        try:
+            w = gaussian_chain(prims, pol, tol=1e-12)
+            num = gaussian_gradient(prims, w.sol, pol, w.wp)
+        except OtgeomError:
+            continue
+        if max(np.abs(num["grad_mean"]).max(), np.abs(num["grad_std"]).max()) <= CRITICAL_TOLERANCE:
+            found.append(th)
+    return [GaussianPolicy.from_coordinates(t, n, 1) for t in found]
+
+
+def _critical_points(family, seed: int = 0) -> list[GaussianPolicy]:
+    """The named examples' critical points on this family, and those :func:`find_critical_points` finds."""
+    named = _named_critical_points(family)
+    out = list(named)
+    for pol in find_critical_points(family, seed=seed):
+        if not any(np.abs(pol.coordinates() - q.coordinates()).max() < 1e-6 for q in named):
+            out.append(pol)
+    return out
+
+
 def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, seed: int = 0,
                   critical_points: Sequence[GaussianPolicy] | None = None, name: str = "claim",
                   tolerance: float = TOLERANCE) -> FormulaVerdict:
@@ -214,7 +301,8 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
 
     Random points use random parameters of the family's structure (the first one the family's own), random
     policies (std in [0.3, 0.7]) and random unit tangent vectors.  ``critical_points`` default to the named
-    examples on this very family.  Returns a :class:`FormulaVerdict`; nothing is printed.
+    examples on this very family and the critical points :func:`find_critical_points` finds on it.  Returns a
+    :class:`~otgeom.claims.Verdict` (``kind`` set; ``where`` the counterexample); nothing is printed.
     """
     from otgeom.sampling import random_family, random_gaussian_policy
 
@@ -234,13 +322,14 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
         pol = random_gaussian_policy(fam, rng, (0.3, 0.7))
         xi, zeta = rng.standard_normal((2, K))
         rows.append(("random", fam, pol, xi / np.linalg.norm(xi), zeta / np.linalg.norm(zeta)))
-    crit = list(critical_points) if critical_points is not None else _critical_points(family)
+    crit = list(critical_points) if critical_points is not None else _critical_points(family, seed)
     for pol in crit:
         for _ in range(2):
             xi, zeta = rng.standard_normal((2, K))
             rows.append(("critical", family, pol, xi / np.linalg.norm(xi), zeta / np.linalg.norm(zeta)))
     worst = {"random": (0.0, {}), "critical": (0.0, {})}
     errors: dict[str, dict[str, float]] = {t: {"random": 0.0, "critical": 0.0} for t in GROUND_TRUTHS[kind]}
+    raised_at: dict[str, Any] = {}
     sym_evals: dict[str, Any] = {}
     for label, fam, pol, xi, zeta in rows:
         sym_eval = None
@@ -260,8 +349,9 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
             claimed = _claimed_value(fam, prims, pol, lin, theta, xi, zeta, U, V, formula, kind, sym_eval)
         except OtgeomError:
             raise
-        except Exception as exc:  # the user's formula could not be evaluated here: that is a failure
+        except Exception as exc:  # the user's formula could not be evaluated here: its own verdict, error
             claimed, raised = float("inf"), f"{type(exc).__name__}: {exc}"
+            raised_at = raised_at or {**_point_json(fam, pol, xi, zeta), "raised": raised}
         for t, val in truths.items():
             err = abs(claimed - val) / max(1.0, abs(val)) if np.isfinite(claimed) else float("inf")
             errors[t][label] = max(errors[t][label], err)
@@ -270,12 +360,50 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
                                       **({"raised": raised} if raised else {})})
     rand_ok = worst["random"][0] <= tolerance
     crit_ok = worst["critical"][0] <= tolerance
-    if rand_ok and crit_ok:
+    if raised_at:  # not refuted on its numbers: a formula that raises is neither right nor caught wrong
+        verdict, err, where = "error", None, raised_at
+    elif rand_ok and crit_ok:
         verdict, err, where = "matches", max(worst["random"][0], worst["critical"][0]), {}
     elif not rand_ok and crit and crit_ok:
         verdict, (err, where) = "matches-only-at-critical-points", worst["random"]
     else:
         verdict, (err, where) = "fails", (worst["critical"] if crit and not crit_ok else worst["random"])
     identified = tuple(t for t in GROUND_TRUTHS[kind] if max(errors[t].values()) <= tolerance)
-    return FormulaVerdict(name, kind, family.label, verdict, float(err), where, identified,
-                          {t: dict(v) for t, v in errors.items()}, tolerance, len(crit))
+    details = {"reason": f"the formula raised {raised_at['raised']}"} if raised_at else {}
+    return Verdict(claim=name, family=family.label, verdict=verdict, error=None if err is None else float(err),
+                   tolerance=tolerance, tolerance_reason=TOLERANCE_REASON, witness=WITNESS[kind], formula=name,
+                   where=where, seed=seed, details=details, kind=kind, identified_as=identified,
+                   errors={t: dict(v) for t, v in errors.items()}, critical_points=len(crit))
+
+
+def check_claimed(c: ClaimedFormula, family=None, seed: int = 0) -> Verdict:
+    """Test one :class:`ClaimedFormula`: by the suite's claim ``c.claim`` (its witness and tolerance), or else by
+    :func:`check_formula` (a Hessian or gradient classified against every ground truth).  ``family`` overrides
+    the entry's own family (an instance)."""
+    if c.claim is None:
+        return check_formula(family if family is not None else _entry_family(c), c.formula, c.kind, seed=seed,
+                             name=c.name)
+    from proofs_checks import claim
+
+    cl = claim(c.claim)
+    fam = family if family is not None else _entry_family(c, cl.family_kind)
+    return cl.with_formula(c.formula, c.name).run(fam, seed=seed)
+
+
+def _entry_family(c: ClaimedFormula, kind: str = "finite"):
+    """The family a claimed-formula entry names (its default: twin-wells for a classified Hessian or gradient, the
+    first built-in case of the claim's kind otherwise)."""
+    from otgeom.examples import example
+    from otgeom.families import BUILTIN_CASES, family as make
+
+    if c.family is not None and not isinstance(c.family, str):
+        return c.family
+    if c.family is not None:
+        return make(c.family, **dict(c.params))
+    if c.claim is None:
+        return example("twin-wells").family
+    for name, kw in BUILTIN_CASES:
+        fam = make(name, **dict(kw))
+        if getattr(fam, "kind", "finite") == kind:
+            return fam
+    raise ParameterError(f"no built-in family of kind {kind!r} for claim {c.claim!r}: give family=")

@@ -311,8 +311,8 @@ def _all_finite(v: Any) -> bool:
 
 def _cmd_check_claimed(args) -> int:
     """``otgeom check --claims FILE.py``: FILE.py (the user's own code, run as Python) defines CLAIMED."""
-    from otgeom.claimed import ClaimedFormula, check_formula
-    from otgeom.examples import example
+    from otgeom.claimed import ClaimedFormula, _entry_family, check_claimed
+    from proofs_checks import claim
 
     claimed = _load_claimed(args.claims, args.timeout)
     name = excerpt(args.claims, 200, quote=False)
@@ -326,10 +326,11 @@ def _cmd_check_claimed(args) -> int:
     for i, c in enumerate(claimed):
         label = f"{name}: CLAIMED[{i}] ({excerpt(c.name)})"
         try:
+            suite_claim = claim(c.claim) if c.claim is not None else None
             if base is not None:
                 fam = base
             elif c.family is None:
-                fam = example("twin-wells").family
+                fam = _entry_family(c, suite_claim.family_kind if suite_claim else "finite")
             else:
                 fam = _make_family(c.family, dict(c.params)) if isinstance(c.family, str) else c.family
         except OtgeomError as exc:
@@ -338,12 +339,14 @@ def _cmd_check_claimed(args) -> int:
             raise ParameterError(f"{label}: family {excerpt(c.family)} with params {excerpt(c.params)}: "
                                  f"{type(exc).__name__}: {excerpt(str(exc), 120, quote=False)}") from None
         fam_label = getattr(fam, "label", str(fam))
-        shown = f"twin-wells = {fam_label}" if base is None and c.family is None else fam_label
+        default_example = base is None and c.family is None and c.claim is None
+        shown = f"twin-wells = {fam_label}" if default_example else fam_label
+        kind = c.kind if c.claim is None else c.claim
         try:
             with _time_limit(args.timeout):
-                rec = check_formula(fam, c.formula, c.kind, seed=args.seed, name=c.name).to_json()
+                rec = check_claimed(c, fam, seed=args.seed).to_json()
         except _Timeout:
-            rec = {"name": c.name, "kind": c.kind, "family": fam_label, "verdict": "inconclusive",
+            rec = {"name": c.name, "kind": kind, "family": fam_label, "verdict": "inconclusive",
                    "reason": f"timed out after {args.timeout:g} s (--timeout)", "worst_error": None,
                    "identified_as": []}
         except NotConvergedError:
@@ -352,22 +355,33 @@ def _cmd_check_claimed(args) -> int:
             raise ParameterError(f"{label}: {exc}") from None
         except SystemExit:
             raise ParameterError(f"{label}: the formula called sys.exit") from None
-        # the suite's key names beside the original ones (a contract: extended, never renamed)
-        rec = {**rec, "claim": rec["name"], "error": rec["worst_error"]}
-        if base is None and c.family is None:
+        # both vocabularies in every record (a contract: extended, never renamed): the classifier's keys (name,
+        # kind, worst_error, counterexample, identified_as) and the suite's (claim, error, where, details, ...);
+        # for an entry tested by a claim of the suite, ``claim`` is that claim and ``kind`` repeats it
+        rec = {"name": c.name, "kind": kind, "worst_error": rec.get("error"), "counterexample": rec.get("where", {}),
+               "identified_as": [], **rec}
+        rec.setdefault("claim", c.name)
+        rec.setdefault("error", rec["worst_error"])
+        if default_example:
             rec["example"] = "twin-wells"
         results.append(rec)
         if not args.json:
             if i == 0:
-                print(_CLAIMED_ROW.format("claimed formula", "family", "verdict", "rel. error", "identified as"),
+                print(_CLAIMED_ROW.format("claimed formula", "family", "verdict", "error", "identified as / tested by"),
                       flush=True)
             verdict = "inconclusive: timed out" if rec.get("reason", "").startswith("timed out") else rec["verdict"]
-            err = "-" if rec["worst_error"] is None else number(rec["worst_error"], 3)
-            print(_CLAIMED_ROW.format(rec["name"], shown, verdict, err, ", ".join(rec["identified_as"]) or "none"),
-                  flush=True)
+            err = "-" if rec["worst_error"] is None else number(_float(rec["worst_error"]), 3)
+            last = f"{', '.join(rec['identified_as']) or 'none'} (relative error)" if c.claim is None else \
+                f"claim {c.claim} ({rec.get('error_unit', '')} error)"
+            print(_CLAIMED_ROW.format(rec["name"], shown, verdict, err, last), flush=True)
+            reason = (rec.get("details") or {}).get("reason")
+            if rec["verdict"] not in ("holds", "matches") and reason:
+                print(f"  {c.name}: {excerpt(str(reason), 300, quote=False)}", flush=True)
+            if rec["verdict"] in ("fails", "matches-only-at-critical-points") and rec["counterexample"]:
+                print(f"  counterexample: {excerpt(json.dumps(rec['counterexample']), 300, quote=False)}", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
-    return EXIT_CLAIM_FAILS if any(r["verdict"] == "fails" for r in results) else EXIT_OK
+    return EXIT_CLAIM_FAILS if any(r["verdict"] in ("fails", "error") for r in results) else EXIT_OK
 
 
 #: one row of ``otgeom check --claims`` (the worst error is the largest relative error over the test points)
@@ -436,9 +450,34 @@ def _time_limit(seconds: float) -> Iterator[None]:
 _CHECK_ROW = "{:26s} {:20s} {:15s} {:>10s} {:>10s}  {}"
 
 
+def _cmd_check_list(args) -> int:
+    """``otgeom check --list``: each claim, the kind of family it is about, the formula's signature, an example."""
+    from proofs_checks import CLAIMS
+
+    rows = [{"claim": c.name, "family_kind": c.family_kind, "section": c.section, "signature": c.signature,
+             "parameters": list(c.parameters), "example": c.example, "mutants": list(c.mutants),
+             "requires": list(c.requires), "tolerance": c.tolerance, "tolerance_reason": c.tolerance_reason,
+             "witness": c.witness} for c in CLAIMS]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for r in rows:
+        print(f"{r['claim']}  [{r['family_kind']} families; THEORY.md section {r['section']}]")
+        print(f"  formula{r['signature']}")
+        print(f"  example: {r['example']}")
+        print(f"  mutants: {', '.join(r['mutants']) or '-'}")
+    print(f"\n{len(rows)} claims.  Test your own formula for claim NAME with otgeom check --claims FILE.py, FILE.py "
+          "defining CLAIMED = [otgeom.claimed.ClaimedFormula('mine', my_formula, claim='NAME', family='...')]")
+    return EXIT_OK
+
+
 def _cmd_check(args) -> int:
     from otgeom.families import BUILTIN_CASES
 
+    if args.list:
+        if args.claims or args.family or args.claim or args.param or args.counterexamples:
+            raise ParameterError("--list prints the claims and their signatures; it takes no other option but --json")
+        return _cmd_check_list(args)
     if args.claims:
         if args.workers is not None or args.scheduler is not None:
             raise ParameterError("--workers and --scheduler are for the claim suite; --claims runs the claimed "
@@ -724,7 +763,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="N",
                    help="seed of the random test points (default 0); the same seed gives the same verdicts")
     c.add_argument("--claims", metavar="FILE.py",
-                   help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite")
+                   help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite: "
+                        "ClaimedFormula(name, formula, claim=NAME) is tested by the suite's claim NAME, called as "
+                        "its signature says (see --list); without claim=, a Hessian or gradient is classified")
+    c.add_argument("--list", action="store_true",
+                   help="print every claim with the signature of the formula it tests and an example (with --json: "
+                        "a JSON list), and exit")
     c.add_argument("--timeout", type=_float_in(0.0, 1e6), default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="with --claims: time limit per formula (and for loading FILE.py), after which the formula "
                         f"is 'inconclusive: timed out' and the next one runs (default {DEFAULT_TIMEOUT:g})")

@@ -79,6 +79,7 @@ def _check_expectation(family, rng, formula):
 
 EXPECTATION = Claim(
     name="gaussian-expectation",
+    signature="(expr: sympy.Expr, a: list of action Symbols, mean: list of sympy.Expr, cov: sympy.Matrix [d, d]) -> sympy.Expr, E[expr(a)] for a ~ N(mean, cov) in closed form",
     statement=r"\mathbb E_{\mathcal N(m,\Sigma)}[f e^{q}] = \frac{e^{q(m)+\frac12 g^\top\Sigma' g}}{\sqrt{\det(I+2\Sigma K)}}"
               r"\,\mathbb E_{\mathcal N(m+\Sigma' g,\Sigma')}[f]",
     section="1 (closed-form P_pi, r_pi)",
@@ -114,6 +115,7 @@ def _check_stationary_exact(family, rng, formula):
 
 STATIONARY_EXACT = Claim(
     name="stationary-tree-theorem",
+    signature="(P: sympy.Matrix [n, n] (exact, row-stochastic)) -> rho: list of n exact Rationals",
     statement=r"\rho_s = \tau_s/\textstyle\sum_u\tau_u \text{ satisfies } \rho^\top P = \rho^\top,\ \sum_s\rho_s = 1",
     section="1 (stationary distribution)",
     assumptions=("R1, R2: P irreducible",),
@@ -167,6 +169,7 @@ def lstsq_stationary(P):
 
 STATIONARY_GTH = Claim(
     name="stationary-gth-accuracy",
+    signature="(P: ndarray [n, n] (row-stochastic)) -> rho: ndarray [n]",
     statement=r"\text{GTH elimination gives every }\rho_s\text{ to full relative accuracy, even } \rho_s\approx 10^{-12}",
     section="1 (numeric stationary distribution)",
     assumptions=("R1, R2: P irreducible",),
@@ -211,6 +214,7 @@ def _poisson_without_J(P, r):
 
 POISSON = Claim(
     name="poisson-equation",
+    signature="(P: sympy.Matrix [n, n], r: sympy.Matrix [n] (exact)) -> (J, h): exact; h normalised by rho^T h = 0",
     statement=r"h + J\mathbf 1 = r + P h,\quad \rho^\top h = 0,\quad J = \rho^\top r"
               r"\quad (\tilde h_i = \tau_0^{-1}\textstyle\sum_j F_{ij}(r_j - J))",
     section="1 (Poisson equation)",
@@ -270,6 +274,7 @@ def _check_q_mean(family, rng, formula):
 
 Q_MEAN = Claim(
     name="q-integrates-to-h",
+    signature="(family: Family) -> list over states of sympy.Expr Q(s, a) in the action symbols and the Symbols h_t, J",
     statement=r"\int Q(s,\cdot)\,d\pi_s = h(s)",
     section="1 (action-value function)",
     assumptions=("R1", "R4: moments of pi_s"),
@@ -346,6 +351,7 @@ def _mutant_unweighted_J(family, policy, points):
 
 SYMBOLIC_NUMERIC = Claim(
     name="symbolic-equals-numeric",
+    signature="(family: Family, policy: GaussianPolicy, points: ndarray [n, N, d]) -> dict rho [n], J, h [n], gradQ: ndarray [n, N, d]",
     statement=r"(\rho, J, h, \nabla_a Q)_{\text{tree theorem, closed form}} = (\rho, J, h, \nabla_a Q)_{\text{quadrature, GTH, solve}}",
     section="1 (two independent computations of the chain)",
     assumptions=("R1", "R2"),

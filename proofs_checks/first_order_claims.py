@@ -75,6 +75,7 @@ def _neg(prims, sol, pol, wp):
 
 POLICY_GRADIENT = Claim(
     name="policy-gradient",
+    signature="(prims: Primitives, sol: ChainSolution, policy: GaussianPolicy, wp: WeightedPoints) -> dict grad_mean [n, d], grad_cov [n, d, d]",
     statement=r"\partial J/\partial m_s = \rho_s\mathbb E_{\pi_s}[\nabla_a Q],\quad "
               r"\partial J/\partial \Sigma_s = \tfrac12\rho_s\mathbb E_{\pi_s}[\nabla_a^2 Q]",
     section="3 (first variation in Gaussian coordinates)",
@@ -113,6 +114,7 @@ def _check_first_variation(family, rng, formula):
 
 FIRST_VARIATION = Claim(
     name="first-variation",
+    signature="(prims: Primitives, sol: ChainSolution, wp: WeightedPoints, V: ndarray [n, N, d]) -> dJ[V]: float",
     statement=r"\frac{d}{d\epsilon}J((\mathrm{id}+\epsilon v)_\#\pi)\big|_0 = \sum_s\rho(s)\int\langle\nabla_a Q(s,a), v_s(a)\rangle d\pi_s",
     section="3 (average-cost policy-gradient theorem)",
     assumptions=("R1", "R2", "R3"),
@@ -159,6 +161,7 @@ def _check_riemannian_gradient(family, rng, formula):
 
 RIEMANNIAN_GRADIENT = Claim(
     name="riemannian-gradient",
+    signature="(prims: Primitives, sol: ChainSolution, wp: WeightedPoints) -> grad J: ndarray [n, N, d], the field at wp.points",
     statement=r"\mathrm{grad}\,J(\pi)(s,a) = \nabla_a Q_\pi(s,a):\quad g_\pi(\mathrm{grad}\,J, v) = dJ[v]",
     section="3 (Riemannian gradient for the rho-weighted metric)",
     assumptions=("R1", "R2", "R3"),
@@ -195,6 +198,7 @@ def _check_energy_decay(family, rng, formula):
 
 ENERGY_DECAY = Claim(
     name="energy-decay",
+    signature="(sol: ChainSolution, wp: WeightedPoints, G: ndarray [n, N, d] (the gradient field)) -> dJ/dt: float along the flow a' = -G",
     statement=r"\frac{d}{dt}J(\pi_t) = -g_{\pi_t}(\mathrm{grad}\,J, \mathrm{grad}\,J) = -\sum_s\rho(s)\int|\nabla_a Q|^2 d\pi_s",
     section="3 (gradient flow)",
     assumptions=("R1", "R2", "R3"),
@@ -273,6 +277,7 @@ def _flow_without_sigma(family):
 
 GAUSSIAN_FLOW = Claim(
     name="gaussian-projected-flow",
+    signature="(family: Family) -> list of 2n sympy.Expr, d theta/dt in theta = (m_s, sigma_s)_s (d = 1)",
     statement=r"\dot m_s = -\mathbb E_{\pi_s}[\nabla_a Q],\ \dot\sigma_s = -\sigma_s\mathbb E_{\pi_s}[\partial_a^2 Q]"
               r"\ \ (\dot\Sigma_s = -(H_s\Sigma_s+\Sigma_s H_s))\ =\ -G(\theta)^{-1}\nabla_\theta J",
     section="3 (flow projected on the Gaussian family)",
@@ -329,6 +334,7 @@ def _check_gaussian_metric(family, rng, formula):
 
 GAUSSIAN_METRIC = Claim(
     name="gaussian-metric",
+    signature="(family: Family) -> sympy.Matrix [2n, 2n], G(theta) in theta = (m_s, sigma_s)_s (d = 1)",
     statement=r"g = \sum_s \rho_s (dm_s^2 + d\sigma_s^2):\ G(\theta) = \mathrm{diag}_s(\rho_s,\rho_s)",
     section="2 (metric in Gaussian coordinates, d = 1)",
     assumptions=("R1", "R2"),

@@ -116,6 +116,7 @@ def _check_particle_vs_gaussian(family, rng, formula):
 
 PARTICLE_VS_GAUSSIAN = Claim(
     name="particle-vs-gaussian-flow",
+    signature="(family: Family) -> list of 2n sympy.Expr, d theta/dt in theta = (m_s, sigma_s)_s (d = 1)",
     statement=r"W_2\big(\hat\pi_{t,s},\ \mathcal N(m_s(t), \sigma_s(t)^2)\big) = O(t^2),\ \hat\pi_{t,s} = "
               r"W_2\text{-nearest Gaussian of } \pi_{t,s},\ \partial_t\pi_s = \mathrm{div}_a(\pi_s\nabla_aQ),\quad "
               r"\dot m_s = -\mathbb E_{\pi_s}[\partial_aQ],\ \dot\sigma_s = -\sigma_s\mathbb E_{\pi_s}[\partial_a^2Q]",
@@ -216,6 +217,7 @@ def _lq_applies(family):
 
 LQ_PARTICLE_VS_GAUSSIAN = Claim(
     name="lq-particle-vs-gaussian-flow",
+    signature="(family: LQFamily, K: float, Sigma: float) -> (dK/dt, dSigma/dt): floats (scalar LQ)",
     statement=r"\dot a = -\nabla_aQ_{\pi_t}(x,a)\ \text{keeps}\ \pi_x = \mathcal N(-K(t)x, \Sigma(t)),\quad "
               r"\dot K = -2E_K,\ \dot\Sigma = -2(M\Sigma + \Sigma M)\ \text{(from the symbolic } \partial_aQ)",
     section="5 (flow on the LQ family, against the particle flow)",

@@ -194,6 +194,7 @@ def _coarsen(fam, rho_fine):
 
 GRID_CHAIN_SIMULATION = Claim(
     name="grid-chain-simulation",
+    signature="(fam: GridFamily, pol: ParticlePolicy) -> (rho: ndarray [n_cells], J: float)",
     statement=r"\rho^\top P_\pi = \rho^\top,\ J = \rho^\top r_\pi \text{ on the grid chain}",
     section="6",
     assumptions=("R1", "R2"),
@@ -246,6 +247,7 @@ def _rho_weighted(fam, ch):
 
 GRID_GRADIENT = Claim(
     name="grid-gradient",
+    signature="(fam: GridFamily, ch: GridChain) -> ndarray [n_cells * M], grad J at the particles ch.actions",
     statement=r"\mathrm{grad}\,J(x_i, a) = \nabla_a Q(x_i, a) = \partial_a c + \sum_j \partial_a p(j\mid i,a)\,h(j)",
     section="3, 6",
     assumptions=("R1", "R2", "R3"),
@@ -298,6 +300,7 @@ def _no_sigma_factor(fam, m, s):
 
 GRID_GAUSSIAN_GRADIENT = Claim(
     name="grid-gaussian-gradient",
+    signature="(fam: GridFamily, m: ndarray [n_cells], s: ndarray [n_cells]) -> (dJ/dm, dJ/ds): ndarrays [n_cells]",
     statement=r"\partial J/\partial m_i = \rho_i\,\mathbb E_{\pi_i}[\partial_a Q],\quad "
               r"\partial J/\partial s_i = \rho_i s_i\,\mathbb E_{\pi_i}[\partial_a^2 Q]",
     section="3, 6",
@@ -343,6 +346,7 @@ def _check_lq_limit(fam, rng, formula):
 
 GRID_LQ_LIMIT = Claim(
     name="grid-lq-limit",
+    signature="(alpha: float, beta: float, r: float, W: float, K: float, Sigma: float) -> J: float, the scalar LQ cost",
     statement=r"J_{grid}(K, \Sigma) \to \mathrm{tr}(P(B\Sigma B^\top + W)) + \mathrm{tr}(R\Sigma) \text{ as } h \to 0",
     section="5, 6",
     assumptions=("R1", "R2"),
@@ -386,6 +390,7 @@ def _flow_velocity(fam, ch):
 
 GRID_ENERGY_DECAY = Claim(
     name="grid-energy-decay",
+    signature="(fam: GridFamily, ch: GridChain) -> ndarray [n_cells * M], the flow's velocity at the particles",
     statement=r"\frac{d}{dt}J(\pi_t) = -g(\mathrm{grad}\,J, \mathrm{grad}\,J) \text{ along } \dot a = v(a)",
     section="3, 6",
     assumptions=("R1", "R2", "R3"),
@@ -458,6 +463,7 @@ def _spread_ignored_in_kernel(fam):
 
 GRID_CONTINUUM_LIMIT = Claim(
     name="grid-continuum-limit",
+    signature="(fam: GridFamily) -> J: float of the grid chain of the continuum policy",
     statement=r"J_{grid,h}(\pi) \to J(\pi) \text{ of } x' = f(x, a) + \sigma\xi \text{ (never snapped) as } h \to 0",
     section="6",
     assumptions=("R1", "R2"),

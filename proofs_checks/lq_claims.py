@@ -66,6 +66,7 @@ def _check_covariance(family, rng, formula):
 
 COVARIANCE = Claim(
     name="lq-stationary-covariance",
+    signature="(family: LQFamily, pol: LQPolicy) -> X: ndarray [n, n], the stationary covariance of x",
     statement=r"x_t \to \mathcal N(0, X),\quad X = A_K X A_K^\top + B\Sigma B^\top + W",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="closed-loop simulation: 128 chains x 4000 steps after burn-in, batch means of x x^T",
@@ -114,6 +115,7 @@ def _check_cost_mc(family, rng, formula):
 
 COST_MC = Claim(
     name="lq-ergodic-cost-mc",
+    signature="(family: LQFamily, pol: LQPolicy) -> J: float",
     statement=r"J = \operatorname{tr}((Q_c + K^\top RK)X) + \operatorname{tr}(R\Sigma) "
               r"= \operatorname{tr}(P(B\Sigma B^\top + W)) + \operatorname{tr}(R\Sigma)\ [-\ \tau\mathcal H(\Sigma)]",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
@@ -147,6 +149,7 @@ def _check_cost_grid(family, rng, formula):
 
 COST_GRID = Claim(
     name="lq-ergodic-cost-grid",
+    signature="(family: LQFamily, pol: LQPolicy) -> J: float",
     statement=r"J(K,\Sigma) = \lim_{h\to0} J_{\mathrm{grid}(h)}(K,\Sigma)",
     section="5, 6", assumptions=("R1: rho(A - BK) < 1", "R1, R2 on the grid chain (certified by GTH)"),
     witness="the finite-state machinery (GTH, Poisson solve) on the scalar system snapped to a grid of 101 and 201 "
@@ -204,6 +207,7 @@ def _check_action_gradient(family, rng, formula):
 
 ACTION_GRADIENT = Claim(
     name="lq-action-gradient",
+    signature="(point: LQPoint, x: ndarray [N, n], a: ndarray [N, m]) -> grad_a Q(x, a): ndarray [N, m]",
     statement=r"\nabla_a Q(x,a) = 2Ma + 2B^\top PAx,\quad M = R + B^\top PB",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="the plain cost J(K, Sigma) by Lyapunov solves along the push-forward (K + eps U, (I + eps S) Sigma "
@@ -233,6 +237,7 @@ def _check_riemannian_gradient(family, rng, formula):
 
 RIEMANNIAN_GRADIENT = Claim(
     name="lq-riemannian-gradient",
+    signature="(pt: LQPoint) -> ndarray [m, n], the Riemannian gradient in K",
     statement=r"\mathrm{grad}_K J = 2E_K = 2(MK - B^\top PA)\ \text{ for } g_K(U,U) = \operatorname{tr}(UXU^\top)",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="J by Lyapunov solves along K + eps U against J + eps g_K(grad, U)",
@@ -277,6 +282,7 @@ def _mutant_J_at_X(family):
 
 OPTIMUM = Claim(
     name="lq-riccati-optimum",
+    signature="(family: LQFamily) -> (K*: ndarray [m, n], Sigma*: ndarray [m, m], J*: float)",
     statement=r"K^* = (R + B^\top P^*B)^{-1}B^\top P^*A,\ P^* \text{ from the DARE};\ "
               r"\Sigma^* = \tfrac\tau2 M^{*-1};\ J^* = \operatorname{tr}(P^*W) + \operatorname{tr}(M^*\Sigma^*)\ [-\tau\mathcal H]",
     section=SECTION, assumptions=("(A, B) stabilisable", "no unobservable mode of (A, Qc) on the unit circle"),
@@ -313,6 +319,7 @@ def _check_cost_difference(family, rng, formula):
 
 COST_DIFFERENCE = Claim(
     name="lq-cost-difference",
+    signature="(family: LQFamily, pol: LQPolicy, opt: LQOptimum) -> J(K) - J(K*): float",
     statement=r"J(K,\Sigma) - J(K^*,\Sigma) = \operatorname{tr}(X_K (K - K^*)^\top M^* (K - K^*))",
     section=SECTION, assumptions=("R1: rho(A - BK) < 1",),
     witness="J at K and at K* (same Sigma), each by its own Lyapunov solves",
@@ -359,6 +366,7 @@ def _check_hessian_opt(family, rng, formula):
 
 HESSIAN_OPT = Claim(
     name="lq-hessian-optimum",
+    signature="(family: LQFamily, opt: LQOptimum, U: ndarray [m, n], T: ndarray [m, m]) -> Hess J((U, T), (U, T)) at the optimum: float",
     statement=r"\mathrm{Hess}\,J|_{*}(U,U) = 2\operatorname{tr}(U^\top M^*UX^*)\ "
               r"[+\ \tfrac\tau2\operatorname{tr}(\Sigma^{*-1}T\Sigma^{*-1}T)]",
     section=SECTION, assumptions=("(A, B) stabilisable",),
@@ -399,6 +407,7 @@ def _check_lc_hessian(family, rng, formula):
 
 LC_HESSIAN = Claim(
     name="lq-riemannian-hessian",
+    signature="(pt: LQPoint, U: ndarray [m, n]) -> Hess J(U, U): float, Levi-Civita Hessian of g_K",
     statement=r"\mathrm{Hess}\,J(U,U) = D^2J[U,U] - \langle\partial J/\partial K, \Gamma(U,U)\rangle,\ "
               r"\Gamma(U,U) = U\,dX[U]X^{-1} + B^\top YA_K",
     section="4, 5", assumptions=("R1: rho(A - BK) < 1",),
@@ -432,6 +441,7 @@ def _check_flow(family, rng, formula):
 
 FLOW = Claim(
     name="lq-flow-converges",
+    signature="(family: LQFamily, K: ndarray [m, n], Sigma: ndarray [m, m]) -> (dK/dt, dSigma/dt)",
     statement=r"\dot K = -2E_K,\ \dot\Sigma = -2(M\Sigma + \Sigma M) + 2\tau I \ \Longrightarrow\ "
               r"(K, \Sigma) \to (K^*, \tfrac\tau2 M^{*-1})",
     section=SECTION, assumptions=("a stabilising K0",),
@@ -499,6 +509,7 @@ def _check_symbolic(family, rng, formula):
 
 SYMBOLIC = Claim(
     name="lq-symbolic-scalar",
+    signature="(o: dict of the symbolic LQ derivation's outputs) -> dict of closed forms in its symbols",
     statement=r"\partial_a Q = 2Ma + 2BPAx,\ \partial_K J = 2E_KX,\ \partial_\Sigma J = M - \tfrac\tau{2\Sigma}"
               r"\ \text{(scalar, as rational functions)}",
     section=SECTION, assumptions=("|A - BK| < 1",),

@@ -72,6 +72,7 @@ def _check_ergodic_average(family, rng, formula):
 
 ERGODIC_AVERAGE = Claim(
     name="ergodic-average",
+    signature="(P: ndarray [n, n], r: ndarray [n]) -> J: float, the ergodic cost",
     statement=r"\tfrac1T\textstyle\sum_{t<T}(P^t r)(s) \to J = \rho^\top r \text{ for every start } s"
               r"\quad(\text{no aperiodicity needed})",
     section="1 (ergodic cost)",
@@ -124,6 +125,7 @@ def _check_power_convergence(family, rng, formula):
 
 POWER_CONVERGENCE = Claim(
     name="power-convergence",
+    signature="(P: ndarray [n, n]) -> callable t -> bound on sup_s TV(P^t(s, .), rho)",
     statement=r"\sup_s\|P^t(s,\cdot)-\rho\|_{TV} \le \delta(P^k)^{\lfloor t/k\rfloor} \to 0"
               r"\quad(\text{uniform ergodicity, Dobrushin})",
     section="1 (R1: mixing bound)",

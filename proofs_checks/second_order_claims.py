@@ -152,6 +152,7 @@ def _check_frozen(family, rng, formula):
 
 FROZEN_SECOND_VARIATION = Claim(
     name="frozen-second-variation",
+    signature="(lin: Linearization, V: ndarray [n, N, d]) -> d^2/de^2 J((id + eV)#pi) at 0: float",
     statement=r"\frac{d^2}{d\epsilon^2}J((\mathrm{id}+\epsilon v)_\#\pi)\big|_0 = A_{\rm local}(v,v) + A_{\rm transport}(v,v)",
     section="4 (second variation along the frozen-weight geodesic)",
     assumptions=("R1", "R2", "R3"),
@@ -178,6 +179,7 @@ def _check_levi_civita(family, rng, formula):
 
 LEVI_CIVITA_HESSIAN = Claim(
     name="levi-civita-hessian",
+    signature="(lin: Linearization, V: ndarray [n, N, d]) -> Hess J(V, V): float",
     statement=r"\frac{d^2}{dt^2}J(\gamma_v(t))\big|_0 = A_{\rm local} + A_{\rm transport} - g(\mathrm{grad}J, C(v,v))",
     section="4 (Levi-Civita Hessian of the stationary-weighted metric)",
     assumptions=("R1", "R2", "R3"),
@@ -215,6 +217,7 @@ def _check_symmetry(family, rng, formula):
 
 HESSIAN_SYMMETRY = Claim(
     name="hessian-symmetry",
+    signature="(lin: Linearization, U: ndarray [n, N, d], V: ndarray [n, N, d]) -> (frozen form (U, V), Levi-Civita form (U, V)): two floats",
     statement=r"(A_{\rm local}+A_{\rm transport})(u,v) = (A_{\rm local}+A_{\rm transport})(v,u),\quad "
               r"\mathrm{Hess}_gJ(u,v) = \mathrm{Hess}_gJ(v,u)",
     section="4 (both forms are symmetric, although A_transport is not written symmetrically)",
@@ -266,6 +269,7 @@ def _check_connection(family, rng, formula):
 
 CONNECTION_TERM = Claim(
     name="connection-term",
+    signature="(lin: Linearization, V: ndarray [n, N, d]) -> C(V, V): float, Levi-Civita minus frozen Hessian",
     statement=r"(A_{\rm local}+A_{\rm transport})(v,v) - \mathrm{Hess}_gJ(v,v) = g(\mathrm{grad}J, C(v,v)),"
               r"\ = 0 \text{ where } \mathrm{grad}J = 0",
     section="2, 4 (the connection tensor C of the weighted metric)",
@@ -324,6 +328,7 @@ def _check_submanifold(family, rng, formula):
 
 SUBMANIFOLD_HESSIAN = Claim(
     name="submanifold-hessian",
+    signature="(lin: Linearization, V: ndarray [n, N, d] (tangent to the Gaussian family)) -> Hess_sub J(V, V): float",
     statement=r"\frac{d^2}{dt^2}J(\gamma^G_v(t))\big|_0 = \mathrm{Hess}_gJ(v,v) + g(\mathrm{grad}^\perp J, \mathrm{II}(v,v))"
               r" = A_{\rm local} + A_{\rm tr2} + \tfrac12\sum_s d\rho[\Pi\nabla_aQ]_s h_s(v,v)",
     section="4 (the Gaussian family is not totally geodesic)",
@@ -370,6 +375,7 @@ def _check_second_fundamental(family, rng, formula):
 
 SECOND_FUNDAMENTAL_FORM = Claim(
     name="second-fundamental-form",
+    signature="(lin: Linearization, V: ndarray [n, N, d] (tangent to the Gaussian family)) -> Hess J(V, V) - Hess_sub J(V, V): float",
     statement=r"\mathrm{Hess}_{\rm sub}J(v,v) - \mathrm{Hess}_gJ(v,v) = g(\mathrm{grad}^\perp J, \mathrm{II}(v,v)),"
               r"\ \mathrm{II}(v,v) = C(v,v)^\perp",
     section="4 (submanifold vs full space)",
@@ -407,6 +413,7 @@ def _check_speed(family, rng, formula):
 
 GEODESIC_SPEED = Claim(
     name="geodesic-speed",
+    signature="(family: Family) -> nested list Gamma[k][i][j] of sympy.Expr, the Christoffel symbols of G(theta) (d = 1)",
     statement=r"\frac{d}{dt}\,\dot\gamma^\top G(\gamma)\dot\gamma = 0 \text{ along } \ddot\gamma^k = -\Gamma^k_{ij}\dot\gamma^i\dot\gamma^j",
     section="2 (metric compatibility of the Christoffel symbols of G(theta))",
     assumptions=("R1", "R2", "d = 1"),
@@ -470,6 +477,7 @@ def _check_curvature(family, rng, formula):
 
 SECTIONAL_CURVATURE = Claim(
     name="sectional-curvature",
+    signature="(family: Family, theta: ndarray [2n]) -> ndarray [2n, 2n], K(d_i, d_j) of G at theta",
     statement=r"K(\partial_i,\partial_j) = \frac{\langle R(\partial_i,\partial_j)\partial_j,\partial_i\rangle}{G_{ii}G_{jj}-G_{ij}^2},"
               r"\ R^l{}_{ijk} = \partial_i\Gamma^l_{jk} - \partial_j\Gamma^l_{ik} + \Gamma^l_{im}\Gamma^m_{jk} - \Gamma^l_{jm}\Gamma^m_{ik}",
     section="2 (the weighting by rho curves the Gaussian family)",
@@ -543,6 +551,7 @@ def _projection_low_degree(v, a, m, S):
 
 GRADIENT_PROJECTION = Claim(
     name="gradient-projection",
+    signature="(v: list of d sympy.Expr, a: list of action Symbols, mean, cov: sympy.Matrix, degree: int | None = None) -> GradientProjection (.gradient, .phi)",
     statement=r"v = \nabla\phi + w,\ \mathrm{div}(\pi w) = 0 \text{ for } \pi = \mathcal N(m,\Sigma),\ "
               r"\phi \text{ a polynomial of degree } \deg v + 1",
     section="2 (tangent space in d > 1: weighted Helmholtz decomposition)",

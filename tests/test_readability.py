@@ -251,8 +251,10 @@ def test_check_claims_names_the_example_and_has_the_suite_keys(tmp_path, capsys)
     assert rec["example"] == "twin-wells" and rec["family"] == "modulated(n=2,d=1)"
     rc, out, _ = _cli(["check", "--claims", str(f)], capsys)
     head, row = out.splitlines()[:2]
-    assert head.split()[:2] == ["claimed", "formula"] and "rel. error" in head
-    assert "twin-wells = modulated(n=2,d=1)" in row
+    # the error column mixes units (a classified formula's relative error, a suite claim's own unit): each row
+    # names its unit
+    assert head.split()[:2] == ["claimed", "formula"] and " error " in head
+    assert "twin-wells = modulated(n=2,d=1)" in row and row.endswith("hessian-full (relative error)")
 
 
 def test_parameter_shape_message_reads_as_words(capsys):
