@@ -20,7 +20,7 @@ import tempfile
 import threading
 import traceback
 import warnings
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from otgeom.errors import EXIT_NOT_CONVERGED, NotConvergedError, OtgeomError, ParameterError, PolicyError
 from otgeom.limits import (MAX_ARG_CHARS, check_symbolic_size, decode_text, excerpt, explain_underflow, load_json,
@@ -384,6 +384,60 @@ def _cmd_check_claimed(args) -> int:
     return EXIT_CLAIM_FAILS if any(r["verdict"] in ("fails", "error") for r in results) else EXIT_OK
 
 
+def _load_theory(path: str, timeout: float) -> Any:
+    """The ``THEORY`` of a theory file (a regular ``.py`` file, run as Python), checked to be a Theory."""
+    from otgeom.theory import Theory
+
+    theory = _load_user_module(path, timeout, "theory file").get("THEORY")
+    name = excerpt(path, 200, quote=False)
+    if not isinstance(theory, Theory):
+        raise ParameterError(f"{name} must define THEORY = otgeom.theory.Theory(...), got {excerpt(theory)}")
+    if theory.is_reference:
+        raise ParameterError(f"{name}: THEORY changes nothing (no metric_weights, no formulas): nothing to compare")
+    if not isinstance(theory.formulas, Mapping):
+        raise ParameterError(f"{name}: THEORY.formulas must map claim names to formulas, got {excerpt(theory.formulas)}")
+    return theory
+
+
+#: one row of ``otgeom check --theory``
+_THEORY_ROW = "{:26s} {:20s} {:15s} {:15s} {:>10s} {:>10s}  {}"
+
+
+def _check_theory(pairs: list, theory: Any, args) -> int:
+    """``otgeom check --theory FILE.py``: the suite under the reference and under THEORY; the claims whose verdict
+    changed.  Exit 1 when a claim that holds in the reference does not hold under THEORY (or a formula raised)."""
+    from otgeom.suite import suite_records, theory_claims, theory_diff
+    from otgeom.claims import Verdict
+    from otgeom.theory import using
+
+    with suite_records(pairs, args.seed, _workers(args), None) as records:
+        reference = [Verdict.from_json(r) for r in records]
+    changed_claims = theory_claims(theory, [c for _, _, _, c in pairs])
+    with using(theory):
+        changed = [c.run(fam, seed=args.seed) for (fam, _, _, _), c in zip(pairs, changed_claims)]
+    rows = theory_diff(reference, changed)
+    broke = [r for r in rows if r["reference"] == "holds" and r["changed_verdict"] != "holds"]
+    errors = [r for r in rows if r["changed_verdict"] == "error"]
+    if args.json:
+        print(json.dumps({"theory": theory.name, "description": theory.description, "pairs": len(rows),
+                          "changed": sum(r["changed"] for r in rows), "rows": rows}, indent=2))
+    else:
+        print(f"theory {theory.name}: {theory.description}" if theory.description else f"theory {theory.name}")
+        diff = [r for r in rows if r["changed"]]
+        if diff:
+            print(_THEORY_ROW.format("claim", "family", "reference", "changed theory", "ref. error", "error", "unit"))
+            for r in diff:
+                e0 = "-" if r["reference_error"] is None else number(_float(r["reference_error"]), 3)
+                e1 = "-" if r["changed_error"] is None else number(_float(r["changed_error"]), 3)
+                print(_THEORY_ROW.format(r["claim"], r["family"], r["reference"], r["changed_verdict"], e0, e1,
+                                         r["error_unit"]))
+                if r["reason"] and r["changed_verdict"] not in ("holds", "fails"):
+                    print(f"  {excerpt(str(r['reason']), 300, quote=False)}")
+        print(f"{len(diff)} of {len(rows)} (claim, family) pairs change verdict; {len(rows) - len(diff)} unchanged"
+              + (f"; {len(broke)} no longer hold" if broke else ""))
+    return EXIT_CLAIM_FAILS if broke or errors else EXIT_OK
+
+
 #: one row of ``otgeom check --claims`` (the worst error is the largest relative error over the test points)
 _CLAIMED_ROW = "{:24s} {:32s} {:33s} {:>11s}  {}"
 
@@ -391,20 +445,26 @@ _CLAIMED_ROW = "{:24s} {:32s} {:33s} {:>11s}  {}"
 def _load_claimed(path: str, timeout: float) -> Any:
     """Run a claims file (a regular ``.py`` file) and return its ``CLAIMED``; errors are one line with
     file, line and column.  Loading has the same time limit as one formula."""
+    return _load_user_module(path, timeout, "claims file").get("CLAIMED")
+
+
+def _load_user_module(path: str, timeout: float, what: str) -> dict[str, Any]:
+    """Run a user's Python file (a claims or theory file) and return its namespace; errors are one line with
+    file, line and column.  Loading has the time limit ``timeout``."""
     import types
 
     name = excerpt(path, 200, quote=False)
-    data = read_user_file(path, "claims file", suffix=".py")
+    data = read_user_file(path, what, suffix=".py")
     if b"\0" in data:
         offset = data.index(b"\0")
-        raise ParameterError(f"claims file {name} contains a null byte at offset {offset}: not Python source")
+        raise ParameterError(f"{what} {name} contains a null byte at offset {offset}: not Python source")
     try:
         code = compile(data, os.path.abspath(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
-        raise ParameterError(f"claims file {name}, line {exc.lineno}, column {exc.offset}: "
+        raise ParameterError(f"{what} {name}, line {exc.lineno}, column {exc.offset}: "
                              f"{type(exc).__name__}: {exc.msg}") from None
     except ValueError as exc:  # e.g. source that cannot be decoded
-        raise ParameterError(f"claims file {name}: {exc}") from None
+        raise ParameterError(f"{what} {name}: {exc}") from None
     module = types.ModuleType("__otgeom_claims__")
     module.__file__ = code.co_filename
     sys.modules[module.__name__] = module  # for dataclasses and pickling while it runs, as runpy does
@@ -412,19 +472,19 @@ def _load_claimed(path: str, timeout: float) -> Any:
         with _time_limit(timeout):
             exec(code, module.__dict__)
     except _Timeout:
-        raise ParameterError(f"claims file {name}: loading it took longer than --timeout {timeout:g} s") from None
+        raise ParameterError(f"{what} {name}: loading it took longer than --timeout {timeout:g} s") from None
     except (Exception, SystemExit) as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code.co_filename]
         where = ""
         if frames:
             col = getattr(frames[-1], "colno", None)
             where = f", line {frames[-1].lineno}" + (f", column {col + 1}" if col is not None else "")
-        what = "called sys.exit" if isinstance(exc, SystemExit) else \
+        msg = "called sys.exit" if isinstance(exc, SystemExit) else \
             f"{type(exc).__name__}: {excerpt(str(exc).splitlines()[0] if str(exc) else '', 160, quote=False)}"
-        raise ParameterError(f"claims file {name}{where}: {what}") from None
+        raise ParameterError(f"{what} {name}{where}: {msg}") from None
     finally:
         sys.modules.pop(module.__name__, None)
-    return module.__dict__.get("CLAIMED")
+    return module.__dict__
 
 
 @contextlib.contextmanager
@@ -475,14 +535,21 @@ def _cmd_check(args) -> int:
     from otgeom.families import BUILTIN_CASES
 
     if args.list:
-        if args.claims or args.family or args.claim or args.param or args.counterexamples:
+        if args.claims or args.theory or args.family or args.claim or args.param or args.counterexamples:
             raise ParameterError("--list prints the claims and their signatures; it takes no other option but --json")
         return _cmd_check_list(args)
     if args.claims:
         if args.workers is not None or args.scheduler is not None:
             raise ParameterError("--workers and --scheduler are for the claim suite; --claims runs the claimed "
                                  "formulas in this process (their --timeout needs it)")
+        if args.theory:
+            raise ParameterError("--claims and --theory are two runs: give one (a theory's formulas go in its "
+                                 "THEORY.formulas)")
         return _cmd_check_claimed(args)
+    if args.theory and args.scheduler is not None:
+        raise ParameterError("--theory runs the changed theory in this process (its definitions are Python objects "
+                             "of FILE.py); --scheduler is for the suite alone")
+    theory = _load_theory(args.theory, args.timeout) if args.theory else None
     from proofs_checks import CLAIMS, claim
 
     known = [c.name for c in CLAIMS]
@@ -515,8 +582,12 @@ def _cmd_check(args) -> int:
     # the suite's (family, family name, family parameters, claim) pairs in suite order
     pairs = [(fam, name, kw, c) for fam, (name, kw) in zip(fams, specs) for c in claims
              if c.applies_to(fam) or args.claim]  # the default suite pairs claims with families of their kind
+    if theory is not None:
+        return _check_theory(pairs, theory, args)
     results = []
-    with _check_results(pairs, args) as records:  # workers started (a scheduler reached) before any output
+    from otgeom.suite import suite_records
+
+    with suite_records(pairs, args.seed, _workers(args), args.scheduler) as records:  # workers started first
         if not args.json:
             print(_CHECK_ROW.format("claim", "family", "verdict", "error", "tolerance", "unit of error and tolerance"),
                   flush=True)
@@ -565,37 +636,6 @@ def _workers(args) -> int:
     from otgeom.sweep import default_workers
 
     return default_workers() if args.workers is None else args.workers
-
-
-@contextlib.contextmanager
-def _check_results(pairs: list, args) -> Iterator[Iterator[dict[str, Any]]]:
-    """Each pair's ``ClaimResult.to_json()``, in suite order: in this process (``--workers 1``), by forked workers
-    (the default, one per core: they start in milliseconds and inherit the families built here), or on a Dask
-    scheduler (``--scheduler``).  The records are the same either way (every claim seeds its own generator); a task
-    that raised in a worker is run again here, so that its exception reaches the exit path as in the serial run."""
-    from otgeom.sweep import Task, executing, remember_family
-
-    workers = _workers(args)
-    if args.scheduler is None and (workers == 1 or len(pairs) <= 1):
-        yield (c.run(fam, seed=args.seed).to_json() for fam, _, _, c in pairs)
-        return
-    tasks = []
-    for fam, name, kw, c in pairs:
-        remember_family(name, kw, fam)  # a forked worker finds it built
-        tasks.append(Task(c.name, name, kw, args.seed))
-    backend = "dask" if args.scheduler else "fork"
-
-    def results(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for (fam, _, _, c), rec in zip(pairs, records):
-            for (category, text), cls in zip(rec["warnings"], rec.get("_warning_classes", ())):
-                warnings.warn(text, cls if isinstance(cls, type) and issubclass(cls, Warning) else RuntimeWarning)
-            if rec["failure"] is not None:
-                yield c.run(fam, seed=args.seed).to_json()  # raises here as it did there (or a lost worker's task)
-                continue
-            yield rec["result"]
-
-    with executing(tasks, workers, args.scheduler, backend=backend) as records:
-        yield results(records)
 
 
 def _check_parallel_options(args) -> None:
@@ -766,11 +806,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the claimed formulas defined in FILE.py (its CLAIMED list) instead of the suite: "
                         "ClaimedFormula(name, formula, claim=NAME) is tested by the suite's claim NAME, called as "
                         "its signature says (see --list); without claim=, a Hessian or gradient is classified")
+    c.add_argument("--theory", metavar="FILE.py",
+                   help="run the suite under the changed theory FILE.py defines (THEORY = otgeom.theory.Theory(...): "
+                        "the metric's weights, formulas by claim) and under the reference, and print the claims whose "
+                        "verdict changed; exit 1 when a claim that holds no longer does")
     c.add_argument("--list", action="store_true",
                    help="print every claim with the signature of the formula it tests and an example (with --json: "
                         "a JSON list), and exit")
     c.add_argument("--timeout", type=_float_in(0.0, 1e6), default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help="with --claims: time limit per formula (and for loading FILE.py), after which the formula "
+                   help="with --claims: time limit per formula (and for loading FILE.py; with --theory for loading it), "
+                        "after which the formula "
                         f"is 'inconclusive: timed out' and the next one runs (default {DEFAULT_TIMEOUT:g})")
     c.add_argument("--workers", type=_int_in(1, 1024), default=None, metavar="N",
                    help="run the suite's claims in N processes (default: one per core; 1: in this process); "

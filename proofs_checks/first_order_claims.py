@@ -13,13 +13,15 @@ from otgeom.claims import Claim, Outcome
 from otgeom.errors import NotConvergedError
 from otgeom.numeric.chain import evaluate_chain, gradient_field
 from otgeom.numeric.flows import particle_gradient_flow
-from otgeom.numeric.geometry import affine_field, gaussian_gradient, metric
+from otgeom.numeric.geometry import affine_field, gaussian_gradient, gaussian_metric_matrix, metric
+from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.quadrature import adapt_gaussian_rule
 from otgeom.numeric.witness import gaussian_chain as witness_chain, gradient_with_bounds
-from otgeom.numeric.taylor import SLOPE_TOLERANCE, taylor_check
+from otgeom.numeric.taylor import SLOPE_TOLERANCE, even_taylor_check, taylor_check
 from otgeom.sampling import random_family, random_gaussian_policy, random_particle_policy
 from otgeom.symbolic.geometry import first_order
-from proofs_checks._common import TAYLOR_REASON, symbolic_args, taylor_outcome
+from otgeom.theory import metric_weights
+from proofs_checks._common import TAYLOR_REASON, TAYLOR_REASON_EVEN, symbolic_args, taylor_outcome
 
 # ----------------------------------------------------------------------------- policy gradient theorem
 def _check_policy_gradient(family, rng, formula):
@@ -149,7 +151,8 @@ def _check_riemannian_gradient(family, rng, formula):
         wp = rule.weighted_points(pol)
         sol = evaluate_chain(prims, wp)
         V = affine_field(pol, wp, dm, S)
-        model_slope = metric(sol.rho, wp, formula(prims, sol, wp), V)
+        # the metric's weights are a definition of the theory (otgeom.theory: rho in the reference)
+        model_slope = metric(metric_weights(sol.rho), wp, formula(prims, sol, wp), V)
         res = taylor_check(lambda e: evaluate_chain(prims, rule.weighted_points(pol.pushforward(dm, S, e))).J,
                            lambda e: sol.J + e * model_slope, order=1,
                            curve="push-forward of a Gaussian by an affine field (stays Gaussian)",
@@ -322,10 +325,13 @@ def _check_gaussian_metric(family, rng, formula):
         eps = 1e-3
         w2s = [_w2sq_quantile(pol.mean[s, 0], pol.std[s], pol.mean[s, 0] + eps * v[2 * s],
                               pol.std[s] + eps * v[2 * s + 1]) / eps**2 for s in range(n)]
-        w2 = float(w.sol.rho @ w2s)
+        wts = metric_weights(w.sol.rho)  # the theory's weights (rho in the reference)
+        w2 = float(wts @ w2s)
         err = abs(claimed - w2) / max(1.0, abs(w2))
-        # the witness's own error: rho's bound times the per-state W2 terms, and quad's relative error (1e-12)
-        werr = float(w.error["rho"] @ np.abs(w2s) + 1e-12 * np.abs(w2s).sum()) / max(1.0, abs(w2))
+        # the witness's own error: the weights' change within rho's bound times the per-state W2 terms, and quad's
+        # relative error (1e-12)
+        dw = np.abs(metric_weights(w.sol.rho + w.error["rho"]) - wts)
+        werr = float(dw @ np.abs(w2s) + 1e-12 * np.abs(w2s).sum()) / max(1.0, abs(w2))
         if err >= worst:
             worst, where = err, {"policy_mean": pol.mean.tolist(), "policy_std": pol.std.tolist(), "v": v.tolist()}
         werr_max = max(werr_max, werr)
@@ -350,4 +356,124 @@ GAUSSIAN_METRIC = Claim(
     conditioning=False,  # G = diag(rho): GTH is componentwise accurate whatever cond(I - P + 1 rho^T) is
 )
 
-CLAIMS = [POLICY_GRADIENT, FIRST_VARIATION, RIEMANNIAN_GRADIENT, ENERGY_DECAY, GAUSSIAN_FLOW, GAUSSIAN_METRIC]
+# ----------------------------------------------------------------------------- metric vs Bures-Wasserstein (d >= 2)
+def bures_w2sq(m0, S0, m1, S1) -> tuple[float, str]:
+    r"""W2^2 between N(m0, S0) and N(m1, S1), and who computed it: POT's ``ot.gaussian.bures_wasserstein_distance``
+    (an outside implementation nobody here wrote) when POT is installed, else the closed form
+    :math:`|m_0 - m_1|^2 + \mathrm{tr}(S_0 + S_1 - 2(S_0^{1/2}S_1S_0^{1/2})^{1/2})` with scipy's ``sqrtm``."""
+    try:
+        import ot
+    except ImportError:
+        from scipy.linalg import sqrtm
+
+        r0 = np.real(sqrtm(S0))
+        cross = np.real(sqrtm(r0 @ S1 @ r0))
+        return float(np.sum((m0 - m1) ** 2) + np.trace(S0 + S1 - 2 * cross)), "scipy sqrtm closed form"
+    W = ot.gaussian.bures_wasserstein_distance(np.asarray(m0, float), np.asarray(m1, float), np.asarray(S0, float),
+                                               np.asarray(S1, float))
+    return float(W) ** 2, f"POT {ot.__version__} ot.gaussian.bures_wasserstein_distance"
+
+
+def gaussian_metric_bures_formula(rho, policy):
+    """Formula under test: G(theta) in (m_s, upper(Sigma_s)) coordinates, by Lyapunov solves (any d)."""
+    return gaussian_metric_matrix(rho, policy)
+
+
+def _check_gaussian_metric_bures(family, rng, formula):
+    prims = family.primitives()
+    n, d = family.n_states, family.action_dim
+    results, wheres, backend = [], [], ""
+    for k in range(2):
+        pol = random_gaussian_policy(family, rng)
+        w = witness_chain(prims, pol, tol=1e-12, owner="witness")
+        G = np.asarray(formula(w.sol.rho, pol), float)
+        K = len(pol.coordinates())
+        if G.shape != (K, K):
+            return Outcome(float("inf"), {"sample": k}, {"reason": f"G has shape {list(G.shape)}, expected [{K}, {K}]"})
+        v = rng.standard_normal(K)
+        # scale so that Sigma_s + eps dSigma_s stays positive definite for eps <= 1/4
+        iu, kk = np.triu_indices(d), d + d * (d + 1) // 2
+        size = 0.0
+        for s in range(n):
+            dS = np.zeros((d, d))
+            dS[iu] = v[s * kk + d:(s + 1) * kk]
+            dS = dS + np.triu(dS, 1).T
+            size = max(size, float(np.abs(np.linalg.eigvalsh(dS)).max()))
+        lam = min(float(np.linalg.eigvalsh(pol.cov[s]).min()) for s in range(n))
+        v *= min(1.0, 2.0 * lam / max(size, 1e-300))
+        wts = metric_weights(w.sol.rho)
+
+        def f(e):
+            at = GaussianPolicy.from_coordinates(pol.coordinates() + e * v, n, d)
+            total = 0.0
+            for s in range(n):
+                w2, who = bures_w2sq(pol.mean[s], pol.cov[s], at.mean[s], at.cov[s])
+                total += wts[s] * w2
+            nonlocal backend
+            backend = who
+            return total
+
+        g = float(v @ G @ v)
+        results.append(even_taylor_check(lambda e: 0.0 if e == 0 else f(e), 0.0, 2.0 * g,
+                                         "coordinate line theta + eps v (both directions)", 2.0 ** -np.arange(2, 22)))
+        wheres.append({"sample": k, "policy_mean": pol.mean.tolist(), "policy_cov": pol.cov.tolist(),
+                       "v": v.tolist(), "claimed g(v, v)": g})
+    out = taylor_outcome(results, wheres)
+    return dataclasses.replace(out, details={**out.details, "witness_backend": backend})
+
+
+GAUSSIAN_METRIC_BURES = Claim(
+    name="gaussian-metric-bures",
+    signature="(rho: ndarray [n], policy: GaussianPolicy) -> G: ndarray [K, K] in theta = (m_s, upper(Sigma_s))_s",
+    statement=r"g(\dot\theta,\dot\theta) = \sum_s \rho_s\left(|\dot m_s|^2 + \mathrm{tr}(S_s\Sigma_s S_s)\right),"
+              r"\quad S_s\Sigma_s + \Sigma_s S_s = \dot\Sigma_s",
+    section="2 (metric in Gaussian coordinates, d >= 2: Bures-Wasserstein)",
+    assumptions=("R1", "R2"),
+    witness="sum_s rho_s W2^2(pi_s, pi_s(theta + eps v)) with W2 from POT's ot.gaussian.bures_wasserstein_distance "
+            "(an outside reference; without POT, the closed form with scipy's sqrtm), rho by GTH; symmetrised "
+            "Taylor remainder in eps",
+    tolerance=SLOPE_TOLERANCE,
+    tolerance_reason=TAYLOR_REASON_EVEN,
+    check=_check_gaussian_metric_bures,
+    formula=gaussian_metric_bures_formula,
+    mutants={"unweighted": lambda rho, pol: gaussian_metric_matrix(np.ones_like(rho), pol),
+             "euclidean-covariance": lambda rho, pol: _euclidean_covariance_metric(rho, pol),
+             "bures-factor-2": lambda rho, pol: _scaled_covariance_block(rho, pol, 2.0)},
+    applies=lambda fam: None if fam.action_dim >= 2 else "d = 1 is the claim gaussian-metric",
+)
+
+
+def _covariance_mask(pol) -> np.ndarray:
+    n, d = pol.mean.shape
+    k = d + d * (d + 1) // 2
+    mask = np.zeros(n * k, bool)
+    for s in range(n):
+        mask[s * k + d:(s + 1) * k] = True
+    return mask
+
+
+def _scaled_covariance_block(rho, pol, factor: float) -> np.ndarray:
+    """Mutant: the covariance block of G times ``factor`` (a wrong Bures factor)."""
+    G = gaussian_metric_matrix(rho, pol)
+    m = _covariance_mask(pol)
+    G[np.ix_(m, m)] *= factor
+    return G
+
+
+def _euclidean_covariance_metric(rho, pol) -> np.ndarray:
+    """Mutant: the flat (Frobenius) metric tr(dSigma dSigma) on the covariance instead of Bures-Wasserstein."""
+    n, d = pol.mean.shape
+    iu = np.triu_indices(d)
+    G = gaussian_metric_matrix(rho, pol)
+    k = d + len(iu[0])
+    for s in range(n):
+        o = s * k + d
+        block = np.zeros((len(iu[0]), len(iu[0])))
+        for a, (i, j) in enumerate(zip(*iu)):
+            block[a, a] = rho[s] * (1.0 if i == j else 2.0)
+        G[o:o + len(iu[0]), o:o + len(iu[0])] = block
+    return G
+
+
+CLAIMS = [POLICY_GRADIENT, FIRST_VARIATION, RIEMANNIAN_GRADIENT, ENERGY_DECAY, GAUSSIAN_FLOW, GAUSSIAN_METRIC,
+          GAUSSIAN_METRIC_BURES]

@@ -38,6 +38,45 @@ def metric(rho: np.ndarray, wp: WeightedPoints, V: np.ndarray, W: np.ndarray) ->
     return float(rho @ wp.expect(np.einsum("snd,snd->sn", V, W)))
 
 
+def gaussian_metric_matrix(rho: np.ndarray, policy: GaussianPolicy) -> np.ndarray:
+    r"""The metric :math:`G(\theta)` of the Gaussian family in the coordinates of :meth:`GaussianPolicy.coordinates`.
+
+    d = 1, :math:`\theta = (m_s, \sigma_s)_s`: :math:`G = \mathrm{diag}_s(\rho_s, \rho_s)`.  d > 1,
+    :math:`\theta = (m_s, \mathrm{upper}(\Sigma_s))_s`: block diagonal over states, :math:`\rho_s I_d` on the
+    means and the Bures–Wasserstein metric on the covariance,
+
+    .. math::
+        G_{\Sigma_{ij},\Sigma_{kl}} = \rho_s\,\mathrm{tr}(S_{ij}\Sigma_s S_{kl}),\qquad
+        S_{ij}\Sigma_s + \Sigma_s S_{ij} = E_{ij} + E_{ji}\ (E_{ii}\text{ on the diagonal}),
+
+    the velocity field of :math:`\dot\Sigma` being :math:`a \mapsto S(a - m_s)` (Takatsu 2011, Bhatia, Jain & Lim
+    2019).  Closed form by Lyapunov solves; the claim ``gaussian-metric-bures`` compares it with POT's Bures
+    distances.
+    """
+    from scipy.linalg import solve_continuous_lyapunov
+
+    rho = np.asarray(rho, float)
+    n, d = policy.mean.shape
+    iu = np.triu_indices(d)
+    k = d + len(iu[0])
+    G = np.zeros((n * k, n * k))
+    for s in range(n):
+        o = s * k
+        G[o:o + d, o:o + d] = rho[s] * np.eye(d)
+        if d == 1:
+            G[o + 1, o + 1] = rho[s]
+            continue
+        Ss = []
+        for i, j in zip(*iu):
+            E = np.zeros((d, d))
+            E[i, j] = E[j, i] = 1.0
+            Ss.append(solve_continuous_lyapunov(policy.cov[s], E))
+        for a, Sa in enumerate(Ss):
+            for b, Sb in enumerate(Ss):
+                G[o + d + a, o + d + b] = rho[s] * float(np.trace(Sa @ policy.cov[s] @ Sb))
+    return G
+
+
 def first_variation(prims, sol: ChainSolution, wp: WeightedPoints, V: np.ndarray) -> float:
     """dJ[v] by the average-cost policy-gradient formula."""
     return metric(sol.rho, wp, gradient_field(prims, sol, wp), V)

@@ -39,8 +39,6 @@ flow keep a grid report near half a minute.
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -96,66 +94,12 @@ class _Definitions:
         return out
 
 
-_WORKER_JOB: dict[str, Any] = {}  # set in each forked claim worker by _quiet_worker, never in the parent
+def _claims_section(family, seed: int) -> Section:
+    """The suite's claims on this family (:func:`otgeom.suite.run_suite`, one forked process per core)."""
+    from otgeom.suite import run_suite
 
-
-def _quiet_worker(family, seed: int) -> None:
-    """A claim worker: signals are the parent's business (it terminates the pool), and nothing reaches the terminal.
-    ``family`` reaches the worker through fork (a fork context's initargs are not pickled)."""
-    import signal
-
-    _WORKER_JOB.update(family=family, seed=seed)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-
-
-def _run_claim(name: str):
-    return _run_claim_here(name, _WORKER_JOB["family"], _WORKER_JOB["seed"])
-
-
-class _PendingClaims:
-    """The report's claims, run by two forked workers while the other sections are built (two cores), or in
-    this process where fork is not available.  Results are the same either way: every claim seeds its own rng."""
-
-    def __init__(self, family, seed: int):
-        from proofs_checks import CLAIMS
-
-        self.family, self.seed = family, seed
-        self.names = [c.name for c in CLAIMS if c.applies_to(family)]
-        self.pool = self.async_result = None
-        if len(self.names) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-            self.pool = multiprocessing.get_context("fork").Pool(2, initializer=_quiet_worker,
-                                                                 initargs=(family, seed))
-            self.async_result = self.pool.map_async(_run_claim, self.names, chunksize=1)
-
-    def results(self) -> list:
-        if self.pool is None:
-            return [_run_claim_here(n, self.family, self.seed) for n in self.names]
-        try:
-            return self.async_result.get()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
-
-
-def _run_claim_here(name: str, family, seed: int):
-    from proofs_checks import claim
-
-    return claim(name).run(family, seed=seed)
-
-
-def _claims_section(family, seed: int, pending: "_PendingClaims | None" = None) -> Section:
-    pending = pending or _PendingClaims(family, seed)
     rows = []
-    for r in pending.results():
+    for r in run_suite([family], seed=seed, workers=None):
         err = "-" if r.error is None else _fmt(r.error, 3)
         rows.append((r.claim, r.verdict, err, _fmt(r.tolerance, 3), r.tolerance_reason, r.witness))
     if not rows:
@@ -1458,13 +1402,8 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     else:
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
-    pending = _PendingClaims(family, seed) if claims else None  # the claims run while the sections are built
-    try:
-        sections = [fn(family, ctx) for fn in sections_of]
-        if claims:
-            sections.append(_claims_section(family, seed, pending))
-    finally:
-        if pending is not None:
-            pending.close()
+    sections = [fn(family, ctx) for fn in sections_of]
+    if claims:
+        sections.append(_claims_section(family, seed))
     cmd = _command(family, params) + (f" --seed {seed}" if seed else "") + ("" if claims else " --no-claims")
     return Report(f"otgeom report: {family.label}", _meta(family, seed, cmd, extra), tuple(sections))
