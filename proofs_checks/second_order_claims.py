@@ -413,7 +413,7 @@ def _check_speed(family, rng, formula):
 
 GEODESIC_SPEED = Claim(
     name="geodesic-speed",
-    signature="(family: Family) -> nested list Gamma[k][i][j] of sympy.Expr, the Christoffel symbols of G(theta) (d = 1)",
+    signature="(family: Family) -> callable theta [2n] -> Gamma: ndarray [2n, 2n, 2n], Gamma[k, i, j] the Christoffel symbols of G(theta) (d = 1)",
     statement=r"\frac{d}{dt}\,\dot\gamma^\top G(\gamma)\dot\gamma = 0 \text{ along } \ddot\gamma^k = -\Gamma^k_{ij}\dot\gamma^i\dot\gamma^j",
     section="2 (metric compatibility of the Christoffel symbols of G(theta))",
     assumptions=("R1", "R2", "d = 1"),
@@ -551,7 +551,7 @@ def _projection_low_degree(v, a, m, S):
 
 GRADIENT_PROJECTION = Claim(
     name="gradient-projection",
-    signature="(v: list of d sympy.Expr, a: list of action Symbols, mean, cov: sympy.Matrix, degree: int | None = None) -> GradientProjection (.gradient, .phi)",
+    signature="(v: list of d sympy.Expr, a: list of action Symbols, mean, cov: sympy.Matrix, degree: int | None = None) -> GradientProjection (.gradient: list of d sympy.Expr, .potential: sympy.Expr)",
     statement=r"v = \nabla\phi + w,\ \mathrm{div}(\pi w) = 0 \text{ for } \pi = \mathcal N(m,\Sigma),\ "
               r"\phi \text{ a polynomial of degree } \deg v + 1",
     section="2 (tangent space in d > 1: weighted Helmholtz decomposition)",
