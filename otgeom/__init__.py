@@ -25,7 +25,7 @@ _cli = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "otgeom" and \
 if _cli:
     _previous = _signal.signal(_signal.SIGINT, _interrupted_while_loading)
 
-from otgeom.claims import Claim, ClaimResult, Outcome
+from otgeom.claims import Claim, ClaimResult, Outcome, Verdict
 from otgeom.errors import (ExpressionError, FamilyError, GridWarning, OtgeomError, ParameterError, PolicyError,
                            RegularityError)
 from otgeom.evaluate import evaluate, policy_from_json
@@ -36,6 +36,8 @@ from otgeom.numeric.lq import LQPolicy, lq_optimum, lq_point
 from otgeom.numeric.certificates import chain_certificates
 from otgeom.numeric.policies import GaussianPolicy, ParticlePolicy, QuantilePolicy
 from otgeom.regularity import certify, family_certificates, measurability_certificates
+from otgeom.suite import run_suite, theory_diff
+from otgeom.theory import Theory
 
 __version__ = "0.1.0"
 
@@ -43,7 +45,7 @@ if _cli:
     _signal.signal(_signal.SIGINT, _previous)
 
 __all__ = ["family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
-           "policy_from_json", "Claim", "ClaimResult", "Outcome", "OtgeomError", "FamilyError",
+           "policy_from_json", "Claim", "ClaimResult", "Verdict", "Outcome", "run_suite", "theory_diff", "Theory", "OtgeomError", "FamilyError",
            "ParameterError", "PolicyError", "RegularityError", "ExpressionError", "GridWarning", "grid_chain",
            "gaussian_grid_chain", "particle_flow", "gaussian_flow", "certify", "family_certificates",
            "chain_certificates", "measurability_certificates", "__version__"]

@@ -372,7 +372,7 @@ def _cmd_check_claimed(args) -> int:
             verdict = "inconclusive: timed out" if rec.get("reason", "").startswith("timed out") else rec["verdict"]
             err = "-" if rec["worst_error"] is None else number(_float(rec["worst_error"]), 3)
             last = f"{', '.join(rec['identified_as']) or 'none'} (relative error)" if c.claim is None else \
-                f"claim {c.claim} ({rec.get('error_unit', '')} error)"
+                f"claim {c.claim}; error in {rec.get('error_unit', '')}"
             print(_CLAIMED_ROW.format(rec["name"], shown, verdict, err, last), flush=True)
             reason = (rec.get("details") or {}).get("reason")
             if rec["verdict"] not in ("holds", "matches") and reason:

@@ -158,7 +158,9 @@ def _check_riemannian_gradient(family, rng, formula):
                            curve="push-forward of a Gaussian by an affine field (stays Gaussian)",
                            eps=2.0 ** -np.arange(2, 24))
         results.append(res)
-        wheres.append({"sample": k, "g(grad J, v)": model_slope})
+        wheres.append({"sample": k, "family": family.spec.name, "parameters": family.parameters_json(),
+                       "policy": {"mean": pol.mean.tolist(), "cov": pol.cov.tolist()},
+                       "dm": dm.tolist(), "S": S.tolist(), "g(grad J, v)": model_slope})
     return taylor_outcome(results, wheres)
 
 
@@ -416,7 +418,8 @@ def _check_gaussian_metric_bures(family, rng, formula):
         g = float(v @ G @ v)
         results.append(even_taylor_check(lambda e: 0.0 if e == 0 else f(e), 0.0, 2.0 * g,
                                          "coordinate line theta + eps v (both directions)", 2.0 ** -np.arange(2, 22)))
-        wheres.append({"sample": k, "policy_mean": pol.mean.tolist(), "policy_cov": pol.cov.tolist(),
+        wheres.append({"sample": k, "family": family.spec.name, "parameters": family.parameters_json(),
+                       "policy": {"mean": pol.mean.tolist(), "cov": pol.cov.tolist()}, "rho": w.sol.rho.tolist(),
                        "v": v.tolist(), "claimed g(v, v)": g})
     out = taylor_outcome(results, wheres)
     return dataclasses.replace(out, details={**out.details, "witness_backend": backend})

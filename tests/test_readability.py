@@ -341,15 +341,18 @@ def test_families_lists_concrete_sizes_where_there_is_no_structural_integer(caps
 
 
 def test_claims_in_forked_workers_give_the_sequential_report(monkeypatch):
-    """The report runs its claims in two forked workers; every claim seeds its own generator, so the table is the
-    one a single process computes (forced here by pretending to have one core)."""
-    import otgeom.report.content as content
+    """The report runs its claims through otgeom.suite.run_suite in forked workers (one per core); every claim seeds
+    its own generator, so the table is the one a single process computes (forced here by pretending to have one
+    core)."""
+    import otgeom.sweep as sweep
 
     fam = family("switch2")
-    pending = content._PendingClaims(fam, 0)
-    assert pending.pool is not None  # this machine (and CI) has two cores and fork
-    pending.close()
+    used = []
+    executing = sweep.executing
+    monkeypatch.setattr(sweep, "executing", lambda tasks, workers, *a, **k: used.append(workers) or
+                        executing(tasks, workers, *a, **k))
     parallel = render(build_report(fam, seed=0, params={}), "md")
-    monkeypatch.setattr(content.os, "cpu_count", lambda: 1)
-    assert content._PendingClaims(fam, 0).pool is None
+    assert used == [2]  # this machine (and CI) has two cores and fork
+    monkeypatch.setattr(sweep, "default_workers", lambda: 1)
     assert render(build_report(fam, seed=0, params={}), "md") == parallel
+    assert used == [2]  # the second report ran in this process

@@ -335,3 +335,15 @@ def test_run_suite_is_the_same_in_parallel():
     a = run_suite(["switch2"], ["gaussian-metric", "stationary-gth-accuracy", "policy-gradient"], workers=1)
     b = run_suite(["switch2"], ["gaussian-metric", "stationary-gth-accuracy", "policy-gradient"], workers=2)
     assert [v.to_json() for v in a] == [v.to_json() for v in b]
+
+
+def test_example_claimed_formulas_file(capsys):
+    """examples/claimed_formulas.py: every right formula holds, every wrong one fails on its numbers."""
+    rc, out, _ = _cli(["check", "--claims", "examples/claimed_formulas.py", "--json"], capsys)
+    recs = json.loads(out)
+    assert rc == 1 and len(recs) == 8
+    for r in recs:
+        wrong = any(w in r["name"] for w in ("times-rho", "unweighted", "without"))
+        assert r["verdict"] == ("fails" if wrong else "holds"), r
+        if wrong:
+            assert r["counterexample"] and "exception" not in r["details"]
