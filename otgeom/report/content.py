@@ -40,7 +40,7 @@ flow keep a grid report near half a minute.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import sympy as sp
@@ -94,12 +94,15 @@ class _Definitions:
         return out
 
 
-def _claims_section(family, seed: int) -> Section:
-    """The suite's claims on this family (:func:`otgeom.suite.run_suite`, one forked process per core)."""
-    from otgeom.suite import run_suite
+def _claims_section(family, seed: int, verdicts: Sequence[Any] | None = None) -> Section:
+    """The suite's claims on this family: ``verdicts`` when given, else :func:`otgeom.suite.run_suite` (one forked
+    process per core)."""
+    if verdicts is None:
+        from otgeom.suite import run_suite
 
+        verdicts = run_suite([family], seed=seed, workers=None)
     rows = []
-    for r in run_suite([family], seed=seed, workers=None):
+    for r in verdicts:
         err = "-" if r.error is None else _fmt(r.error, 3)
         rows.append((r.claim, r.verdict, err, _fmt(r.tolerance, 3), r.tolerance_reason, r.witness))
     if not rows:
