@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -57,12 +59,11 @@ abs(sym["J"] - out["J"]), np.abs(np.subtract(sym["grad_std"], out["grad_std"])).
 # ## Run the claims
 
 # %%
-from proofs_checks import CLAIMS
+from otgeom.suite import run_suite
 
-for c in CLAIMS:
-    if c.applies_to(fam):
-        r = c.run(fam, seed=0)
-        print(f"{r.claim:28s} {r.verdict:8s} error {r.error:.2e}  tol {r.tolerance:.0e}")
+for r in run_suite([fam], seed=0, workers=None):  # every claim about finite families, one process per core
+    err = "-" if r.error is None else f"{r.error:.2e}"
+    print(f"{r.claim:28s} {r.verdict:15s} error {err:>9s}  tol {r.tolerance:.0e}  {r.details.get('reason', '')}")
 
 # %% [markdown]
 # ## Change a parameter

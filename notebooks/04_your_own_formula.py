@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -29,6 +31,7 @@ pg = claim("policy-gradient")
 print(pg.statement)
 print("witness:", pg.witness)
 print("tolerance:", pg.tolerance, "because", pg.tolerance_reason)
+print("a formula for it is called as: formula" + pg.signature)  # `otgeom check --list` prints every signature
 
 # %% [markdown]
 # The theory's formula `gaussian_gradient(prims, sol, pol, wp)` returns the gradient in the mean and
@@ -58,6 +61,27 @@ r.where
 # %%
 for name in pg.mutants:
     print(name, pg.mutant(name).run(fams[0]).verdict)
+
+# %% [markdown]
+# ## Changing a definition: theory regression
+# A `Theory` changes what the witnesses use (here the metric's weights: uniform instead of $\rho$) and,
+# optionally, the formulas under test. Under uniform weights the gradient of $J$ is $\rho(s)\nabla_a Q$, so the
+# claim "grad J = ∇_a Q" must fail; `theory_diff` lists the claims whose verdict changed
+# (`otgeom check --theory FILE.py` on the command line).
+
+# %%
+from otgeom.numeric.chain import gradient_field
+from otgeom.suite import run_suite, theory_diff
+from otgeom.theory import Theory
+
+uniform = Theory("uniform", metric_weights=lambda rho: np.ones_like(rho))
+claims = ["riemannian-gradient", "gaussian-metric", "policy-gradient"]
+for row in theory_diff(run_suite(fams[:1], claims), run_suite(fams[:1], claims, theory=uniform)):
+    print(f"{row['claim']:22s} reference {row['reference']:6s} uniform weights {row['changed_verdict']}")
+
+corrected = Theory("uniform, corrected", metric_weights=lambda rho: np.ones_like(rho), formulas={
+    "riemannian-gradient": lambda prims, sol, wp: sol.rho[:, None, None] * gradient_field(prims, sol, wp)})
+print("rho * grad_a Q under uniform weights:", run_suite(fams[:1], ["riemannian-gradient"], theory=corrected)[0].verdict)
 
 # %% [markdown]
 # Finally, the formula report of a family (Markdown here; `otgeom report FAMILY --format html|tex`
