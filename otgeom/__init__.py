@@ -30,6 +30,7 @@ from otgeom.errors import (ExpressionError, FamilyError, GridWarning, OtgeomErro
                            RegularityError)
 from otgeom.evaluate import evaluate, policy_from_json
 from otgeom.families import FAMILIES, family
+from otgeom.familyfile import load_family
 from otgeom.numeric.grid import gaussian_grid_chain, grid_chain
 from otgeom.numeric.grid_flow import gaussian_flow, particle_flow
 from otgeom.numeric.lq import LQPolicy, lq_optimum, lq_point
@@ -44,7 +45,7 @@ __version__ = "0.1.0"
 if _cli:
     _signal.signal(_signal.SIGINT, _previous)
 
-__all__ = ["family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
+__all__ = ["family", "load_family", "FAMILIES", "LQPolicy", "lq_point", "lq_optimum", "GaussianPolicy", "ParticlePolicy", "QuantilePolicy", "evaluate",
            "policy_from_json", "Claim", "ClaimResult", "Verdict", "Outcome", "run_suite", "theory_diff", "Theory", "OtgeomError", "FamilyError",
            "ParameterError", "PolicyError", "RegularityError", "ExpressionError", "GridWarning", "grid_chain",
            "gaussian_grid_chain", "particle_flow", "gaussian_flow", "certify", "family_certificates",

@@ -18,6 +18,10 @@ __all__ = [
     "PolicyError",
     "RegularityError",
     "ExpressionError",
+    "FamilyFileError",
+    "FamilyFileSyntaxError",
+    "FamilyFileSchemaError",
+    "FamilyFileSemanticError",
     "ReportError",
     "NotConvergedError",
     "GridWarning",
@@ -33,6 +37,24 @@ class OtgeomError(Exception):
 
 class FamilyError(OtgeomError, ValueError):
     """A family definition is not a valid MDP (kernel rows, negative probabilities, shapes)."""
+
+
+class FamilyFileError(FamilyError):
+    """A family file (TOML, :mod:`otgeom.familyfile`) is not valid; the message names the file, the line and column
+    or the key, and what was expected."""
+
+
+class FamilyFileSyntaxError(FamilyFileError):
+    """The file is not TOML (or not UTF-8 text)."""
+
+
+class FamilyFileSchemaError(FamilyFileError):
+    """A key is unknown or missing, or a value has the wrong type or shape."""
+
+
+class FamilyFileSemanticError(FamilyFileError):
+    """The file's model is not an MDP: a kernel row not summing to 1, a probability that can be negative, a
+    default outside its domain (with the state, the entry and a witness value)."""
 
 
 class ParameterError(OtgeomError, ValueError):

@@ -46,7 +46,15 @@ def stochastic_from_weights(weights: list[list[int]], cyclic: bool = True) -> li
     return rows
 
 
-def _random_value(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
+def _random_value(kind: str, shape: tuple[int, ...], rng: np.random.Generator, domain: Any = None) -> Any:
+    if kind == "row-stochastic" and len(shape) == 1:  # one probability vector
+        return stochastic_from_weights([[int(rng.integers(0, 10)) for _ in range(shape[0])]], cyclic=True)[0]
+    if kind == "interval":  # a rational strictly inside (low, high): low + (high - low) k/100, k in 1..99
+        lo, hi = sp.Rational(domain.low), sp.Rational(domain.high)
+        out = np.empty(shape, dtype=object)
+        for idx in itertools.product(*(range(k) for k in shape)):
+            out[idx] = lo + (hi - lo) * _rat(rng, 1, 99, 100)
+        return out.tolist() if shape else out[()]
     if kind == "row-stochastic":
         lead = shape[:-2]
         if lead:
@@ -66,13 +74,13 @@ def _random_value(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -
             "open-unit": lambda: _rat(rng, 1, 95, 100),
             "nonnegative": lambda: _rat(rng, 0, 30, 10),
         }[kind]()
-    return out.tolist()
+    return out.tolist() if shape else out[()]
 
 
 def random_parameters(family: Family, rng: np.random.Generator) -> dict[str, Any]:
     """Random exact values for every continuous parameter of ``family``'s structure."""
     dims = family.spec.dims(family.structure)
-    return {p.name: _random_value(p.domain.kind, p.concrete_shape(dims), rng)
+    return {p.name: _random_value(p.domain.kind, p.concrete_shape(dims), rng, p.domain)
             for p in family.spec.parameters(family.structure)}
 
 

@@ -74,14 +74,19 @@ class Domain:
     """A parameter domain: a name for messages, a per-value test, sympy assumptions.
 
     ``kind`` is one of ``real``, ``positive``, ``open-unit``, ``nonnegative``,
+    ``interval`` (the open interval (``low``, ``high``), exact bounds),
     ``spd`` (last two axes form a symmetric positive-definite matrix),
     ``row-stochastic`` (last axis is a probability vector, exactly).
     """
 
     kind: str
+    low: Any = None
+    high: Any = None
 
     @property
     def describe(self) -> str:
+        if self.kind == "interval":
+            return f"in the open interval ({self.low}, {self.high})"
         return {
             "real": "a real number",
             "positive": "> 0",
@@ -93,6 +98,8 @@ class Domain:
 
     @property
     def assumptions(self) -> dict[str, bool]:
+        if self.kind == "interval":
+            return {"positive": True} if self.low >= 0 else {"real": True}
         return {
             "real": {"real": True},
             "positive": {"positive": True},
@@ -105,6 +112,10 @@ class Domain:
     def check(self, values: np.ndarray, where: str) -> None:
         """Raise :class:`ParameterError` naming the first offending entry."""
         flo = values.astype(float)
+        if self.kind == "interval":
+            for idx in itertools.product(*(range(k) for k in values.shape)):
+                if not self.low < values[idx] < self.high:
+                    raise ParameterError(f"{where}{list(idx)} = {float(values[idx]):g} must be {self.describe}")
         if self.kind in ("positive", "open-unit", "nonnegative", "row-stochastic"):
             for idx in itertools.product(*(range(k) for k in values.shape)):
                 v = values[idx]

@@ -308,7 +308,7 @@ def _christoffel_blocks(family, ctx) -> list:
              + (f"The {len(rows)} nonzero symbols ($i \\le j$; $\\Gamma^k_{{ij}} = \\Gamma^k_{{ji}}$) and their values "
                 "at the reference policy:" if listed else
                 f"There are {len(rows)} nonzero symbols ($i \\le j$); "
-                f"`otgeom derive {family.name}{_param_args(ctx['params'])} --second-order` "
+                f"`otgeom derive {_cli_family(family)}{_param_args(ctx['params'])} --second-order` "
                 "prints them.")),
         *listed,
     ]
@@ -366,7 +366,7 @@ def _finite_gradient(family, ctx) -> Section:
     extra = len(D.definitions) - len(C.definitions)
     blocks.append(Para(f"The coordinate gradient $\\partial J / \\partial \\theta$ is derived independently, by "
                        f"forward-mode differentiation of the closed-form $J(\\theta)$ through the named definitions "
-                       f"({extra} further definitions, printed by `otgeom derive {family.name}`); the claim "
+                       f"({extra} further definitions, printed by `otgeom derive {_cli_family(family)}`); the claim "
                        f"`policy-gradient` compares the two."))
     return Section("Gradient and flow equations", tuple(blocks))
 
@@ -1325,6 +1325,12 @@ def rebuild_params(family) -> dict:
     """
     from otgeom.families import family as make
 
+    source = getattr(getattr(family, "spec", None), "source", None)
+    if source is not None:  # a family file: the values that differ from the file's defaults
+        from otgeom.familyfile import load_family
+
+        base = load_family(source).values
+        return {k: _exact_json(v) for k, v in family.values.items() if not _same_exact(base[k], v)}
     if getattr(family, "kind", "finite") == "grid":  # floats, integers and words: the values that differ
         default = family.spec.instantiate().values
         return {k: v for k, v in family.values.items() if default.get(k) != v}
@@ -1341,8 +1347,16 @@ def rebuild_params(family) -> dict:
     return out
 
 
+def _cli_family(family) -> str:
+    """How the command line names ``family``: its name, or ``--file PATH`` for a family file."""
+    import shlex
+
+    source = getattr(getattr(family, "spec", None), "source", None)
+    return family.name if source is None else f"--file {shlex.quote(source)}"
+
+
 def _command(family, params: dict | None) -> str:
-    return f"otgeom report {family.name}{_param_args(params)} --format FORMAT"
+    return f"otgeom report {_cli_family(family)}{_param_args(params)} --format FORMAT"
 
 
 def _json(v) -> str:
