@@ -86,6 +86,8 @@ def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
     """
     from otgeom.limits import excerpt, float_array
 
+    if isinstance(data, dict) and "otgeom_result" in data:  # a saved result (otgeom.results): its policy
+        data = {k: v for k, v in (data.get("data") or {}).items() if k in ("mean", "cov", "std")}
     if not isinstance(data, dict) or "mean" not in data or ("cov" not in data and "std" not in data):
         raise PolicyError('policy file must be a JSON object with "mean" and "cov" (or, for d = 1, "std")')
     unknown = sorted(set(data) - {"mean", "cov", "std"})

@@ -313,3 +313,76 @@ def test_parser_fuzz(text):
         assert isinstance(out, sp.Expr)
         assert out.free_symbols <= {_A, *_SCOPE.arrays["q"]}
     assert time.perf_counter() - t0 < 1.0
+
+
+# ----------------------------------------------------------------------------- the command line on a file
+def _cli(args, capsys):
+    from otgeom.cli import main
+
+    rc = main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_derive_eval_check_report_on_a_file(tmp_path, capsys):
+    f = str(EXAMPLES / "queue3.toml")
+    rc, out, _ = _cli(["derive", "--file", f], capsys)
+    assert rc == 0 and out.startswith("# first_order(queue3)") and "lam" in out
+    pol = tmp_path / "p.json"
+    pol.write_text('{"mean": [0, 0.5, 1], "std": [0.5, 0.6, 0.7]}')
+    rc, out, _ = _cli(["eval", "--file", f, "--param", 'lam="1/3"', "--policy", str(pol)], capsys)
+    rec = __import__("json").loads(out)
+    assert rc == 0 and rec["family"] == "queue3" and rec["parameters"]["lam"] == pytest.approx(1 / 3)
+    rc, out, _ = _cli(["check", "--file", f, "--claim", "riemannian-gradient", "--claim", "stationary-gth-accuracy"],
+                      capsys)
+    assert rc == 0 and "queue3" in out and "holds: 2" in out
+    rc, _, err = _cli(["report", "--file", f, "--no-claims", "-o", str(tmp_path / "q.md")], capsys)
+    assert rc == 0 and "otgeom report --file" in (tmp_path / "q.md").read_text()
+    rc, _, err = _cli(["derive", "switch2", "--file", f], capsys)
+    assert rc == 2 and "not both" in err
+    rc, _, err = _cli(["derive"], capsys)
+    assert rc == 2 and "--file" in err
+
+
+def test_derive_outside_the_closed_form_class_says_why(capsys):
+    rc, _, err = _cli(["derive", "--file", str(EXAMPLES / "logistic_ring.toml")], capsys)
+    assert rc == 2 and "the symbolic derivation is not applicable" in err and "1/(1 + exp(-c_0*(a - b_0)))" in err
+    assert "the numeric path still applies" in err
+
+
+def test_a_bad_file_on_the_command_line_is_one_line(tmp_path, capsys):
+    f = tmp_path / "bad.toml"
+    f.write_text(BASE.replace('each = "(a - t[s])**2 + e[s]"', "each = \"__import__('os')\""))
+    rc, out, err = _cli(["check", "--file", str(f)], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "bad.toml, line" in err
+
+
+# ----------------------------------------------------------------------------- saved results
+def test_results_round_trip_with_the_family_and_the_seed(tmp_path):
+    from otgeom.numeric.policies import GaussianPolicy
+    from otgeom.results import load_result, save_result
+    from proofs_checks import claim
+
+    fam = load_family(EXAMPLES / "queue3.toml", lam="1/3")
+    pol = GaussianPolicy.from_std([0, 0.5, 1], [0.5, 0.6, 0.7])
+    path = save_result(tmp_path / "opt.json", "optimum", fam, pol, seed=7, note="by hand")
+    r = load_result(path)
+    assert r.kind == "optimum" and r.seed == 7 and r.note == "by hand"
+    assert r.family.parameter_values() == fam.parameter_values() and np.allclose(r.policy.cov, pol.cov)
+    v = claim("gaussian-metric").mutant("unweighted").run(otgeom.family("switch2", q=["1/3", "1/2"]), seed=5)
+    path = save_result(tmp_path / "ce.json", "counterexample", otgeom.family("switch2", q=["1/3", "1/2"]), v, seed=5)
+    r = load_result(path)
+    assert r.data["verdict"] == "fails" and r.seed == 5 and r.family.values["q"][0] == sp.Rational(1, 3)
+    assert claim("gaussian-metric").mutant("unweighted").run(r.family, seed=r.seed).to_json() == v.to_json()
+
+
+def test_a_saved_result_refuses_a_changed_family_file(tmp_path):
+    from otgeom.numeric.policies import GaussianPolicy
+    from otgeom.results import load_result, save_result
+
+    f = tmp_path / "q.toml"
+    f.write_text((EXAMPLES / "queue3.toml").read_text())
+    path = save_result(tmp_path / "p.json", "policy", load_family(f), GaussianPolicy.from_std([0, 0, 0], [1, 1, 1]))
+    f.write_text(f.read_text().replace('default = "1/4"', 'default = "1/5"'))
+    with pytest.raises(otgeom.ParameterError, match="changed since the result was saved"):
+        load_result(path)

@@ -1,0 +1,148 @@
+r"""Save and load results (a policy, an optimum, a counterexample) as JSON, with the family and the seeds, so that a
+colleague can reproduce them.
+
+A saved result is one JSON object::
+
+    {"otgeom_result": 1, "kind": "policy" | "optimum" | "counterexample", "otgeom_version": "...",
+     "family": {"name": ..., "parameters": {name: exact values as strings}, "file": path or null,
+                "file_sha256": hex or null},
+     "seed": int or null, "data": {...}, "note": "..."}
+
+``family.parameters`` are exact (rationals as strings such as ``"3/5"``), so the family is rebuilt exactly:
+by name for a built-in family, from ``file`` for a family file, whose bytes must still hash to ``file_sha256``
+(else :class:`~otgeom.errors.ParameterError`: the file changed since the result was saved).  For ``policy`` and
+``optimum`` the data hold ``mean`` and ``cov`` (``otgeom eval --policy`` reads a saved result directly); a
+``counterexample`` holds a claim's verdict record (``Verdict.to_json``), whose ``where`` is the point.  Files are
+written atomically (a temporary file renamed into place).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from otgeom.errors import ParameterError
+
+__all__ = ["SavedResult", "save_result", "load_result", "family_reference", "family_from_reference", "KINDS"]
+
+KINDS = ("policy", "optimum", "counterexample")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    """A loaded result: its kind, the family rebuilt exactly, the seed, the data (and the policy, for a policy or
+    an optimum)."""
+
+    kind: str
+    family: Any
+    seed: int | None
+    data: Mapping[str, Any]
+    note: str
+    policy: Any = None
+
+
+def family_reference(family) -> dict[str, Any]:
+    """What rebuilds ``family`` exactly: its name, exact parameter values and, for a family file, the file and the
+    sha256 of its bytes."""
+    source = getattr(getattr(family, "spec", None), "source", None)
+    ref: dict[str, Any] = {"name": family.name, "file": source, "file_sha256": None}
+    if source is not None:
+        from otgeom.familyfile import family_file_digest
+
+        ref["file_sha256"] = family_file_digest(source)
+    if getattr(family, "kind", "finite") == "lq":
+        ref["parameters"] = {k: np.vectorize(str, otypes=[object])(np.asarray(v, dtype=object)).tolist()
+                             for k, v in family.exact.items()}
+    elif hasattr(family, "structure") and hasattr(family, "values") and getattr(family, "kind", "finite") == "finite":
+        ref["parameters"] = {**dict(family.structure),
+                             **{k: np.vectorize(str, otypes=[object])(v).tolist() if v.shape else str(v[()])
+                                for k, v in family.values.items()}}
+    else:  # grid families: their values are JSON already
+        ref["parameters"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in family.values.items()}
+    return ref
+
+
+def family_from_reference(ref: Mapping[str, Any]):
+    """The family a :func:`family_reference` names (the file's hash checked)."""
+    if not isinstance(ref, Mapping) or "name" not in ref or "parameters" not in ref:
+        raise ParameterError("saved result: its family must have a name and parameters")
+    params = dict(ref["parameters"])
+    if ref.get("file"):
+        from otgeom.familyfile import family_file_digest, load_family
+
+        digest = family_file_digest(ref["file"])
+        if ref.get("file_sha256") and digest != ref["file_sha256"]:
+            raise ParameterError(f"saved result: the family file {ref['file']} changed since the result was saved "
+                                 f"(sha256 {digest[:12]}..., saved {str(ref['file_sha256'])[:12]}...)")
+        return load_family(ref["file"], **params)
+    from otgeom.families import family
+
+    return family(ref["name"], **params)
+
+
+def save_result(path: str | os.PathLike, kind: str, family, data: Mapping[str, Any] | Any, seed: int | None = None,
+                note: str = "") -> str:
+    """Write a result (see the module docstring) atomically; return the path.  ``data`` may be a GaussianPolicy
+    (kind ``policy`` or ``optimum``) or a claim's :class:`~otgeom.claims.Verdict` (kind ``counterexample``)."""
+    from otgeom import __version__
+    from otgeom.numeric.policies import GaussianPolicy
+
+    if kind not in KINDS:
+        raise ParameterError(f"result kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if isinstance(data, GaussianPolicy):
+        data = {"mean": data.mean.tolist(), "cov": data.cov.tolist()}
+    elif hasattr(data, "to_json"):
+        data = data.to_json()
+    if kind in ("policy", "optimum") and not ({"mean", "cov"} <= set(data)):
+        raise ParameterError(f"a saved {kind} needs data with mean and cov (a GaussianPolicy)")
+    record = {"otgeom_result": FORMAT_VERSION, "kind": kind, "otgeom_version": __version__,
+              "family": family_reference(family), "seed": seed, "data": _finite(dict(data)), "note": note}
+    text = json.dumps(record, indent=2, allow_nan=False)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".otgeom-result-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_result(path: str | os.PathLike) -> SavedResult:
+    """Read a saved result and rebuild its family (and policy)."""
+    from otgeom.evaluate import policy_from_json
+    from otgeom.limits import decode_text, load_json, read_user_file
+
+    where = f"saved result {os.fspath(path)}"
+    rec = load_json(decode_text(read_user_file(os.fspath(path), "saved result"), where), where)
+    if not isinstance(rec, dict) or rec.get("otgeom_result") != FORMAT_VERSION or rec.get("kind") not in KINDS:
+        raise ParameterError(f"{where}: not an otgeom result (expected otgeom_result = {FORMAT_VERSION} and kind in "
+                             f"{', '.join(KINDS)})")
+    fam = family_from_reference(rec.get("family"))
+    data = rec.get("data") or {}
+    policy = policy_from_json(rec, fam) if rec["kind"] in ("policy", "optimum") else None
+    return SavedResult(rec["kind"], fam, rec.get("seed"), data, rec.get("note", ""), policy)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, np.generic):
+        return _finite(x.item())
+    return x
