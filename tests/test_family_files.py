@@ -386,3 +386,10 @@ def test_a_saved_result_refuses_a_changed_family_file(tmp_path):
     f.write_text(f.read_text().replace('default = "1/4"', 'default = "1/5"'))
     with pytest.raises(otgeom.ParameterError, match="changed since the result was saved"):
         load_result(path)
+
+
+def test_the_readme_family_file_loads():
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split("### Your own families")[1].split("```toml\n")[1].split("```")[0]
+    fam = load_family_text(block, "README.md")
+    assert fam.name == "queue3" and fam.n_states == 3
