@@ -350,8 +350,6 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
         raised = None
         try:
             claimed = _claimed_value(fam, prims, pol, lin, theta, xi, zeta, U, V, formula, kind, sym_eval)
-        except OtgeomError:
-            raise
         except Exception as exc:  # the user's formula could not be evaluated here: its own verdict, error
             claimed, raised = float("inf"), f"{type(exc).__name__}: {exc}"
             raised_at = raised_at or {**_point_json(fam, pol, xi, zeta), "raised": raised}
@@ -405,8 +403,11 @@ def _entry_family(c: ClaimedFormula, kind: str = "finite"):
         return make(c.family, **dict(c.params))
     if c.claim is None:
         return example("twin-wells").family
-    for name, kw in BUILTIN_CASES:
+    from proofs_checks import claim
+
+    cl = claim(c.claim)
+    for name, kw in BUILTIN_CASES:  # the first built-in case the claim applies to (gaussian-metric-bures: d >= 2)
         fam = make(name, **dict(kw))
-        if getattr(fam, "kind", "finite") == kind:
+        if getattr(fam, "kind", "finite") == kind and (cl.applies is None or cl.applies(fam) is None):
             return fam
-    raise ParameterError(f"no built-in family of kind {kind!r} for claim {c.claim!r}: give family=")
+    raise ParameterError(f"no built-in family the claim {c.claim!r} applies to: give family=")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from otgeom.errors import ExpressionError, NotConvergedError, OtgeomError, RegularityError
+from otgeom.errors import ExpressionError, NotConvergedError, ParameterError, RegularityError
 from otgeom.families import Family
 from otgeom.numeric.certificates import UNIT_ROUNDOFF
 
@@ -266,6 +266,9 @@ class Claim:
     #: formula with exactly these arguments, positionally; :meth:`run` checks that a formula other than the
     #: theory's accepts them before calling it (``otgeom check --list`` prints every signature).
     signature: str = ""
+    #: the definitions of :class:`otgeom.theory.Theory` this claim's witness reads (e.g. ``("metric_weights",)``):
+    #: a changed theory re-tests the claim only when it changes one of them or the claim's formula
+    reads: tuple[str, ...] = ()
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -297,7 +300,11 @@ class Claim:
         return getattr(family, "kind", "finite") == self.family_kind
 
     def with_formula(self, formula: Any, name: str = "user") -> "Claim":
-        """The same check with another formula under test (called as :attr:`signature` says)."""
+        """The same check with another formula under test (called as :attr:`signature` says).  ``name`` may not be
+        ``"theory"``, the name of the suite's own formula (whose exceptions are the suite's, not a verdict)."""
+        if name == "theory":
+            raise ParameterError(f"claim {self.name}: 'theory' is the name of the suite's own formula; give your "
+                                 "formula another name")
         return dataclasses.replace(self, formula=formula, formula_name=name)
 
     def signature_mismatch(self, formula: Any) -> str | None:
@@ -375,7 +382,7 @@ class Claim:
                  if exc.decided and exc.assumption not in self.requires else "")
             return Verdict(verdict="inconclusive", error=None, where=exc.diagnosis,
                                details={"reason": f"{why}: {exc}"}, **base)
-        except (OtgeomError, ArithmeticError, ValueError, TypeError, ZeroDivisionError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a user's formula raises is its verdict, not a crash
             if self.formula_name == "theory":
                 raise
             # a user's or mutant formula that cannot even be evaluated is not refuted on its numbers: its own verdict

@@ -427,21 +427,20 @@ _THEORY_ROW = "{:26s} {:20s} {:15s} {:15s} {:>10s} {:>10s}  {}"
 def _check_theory(pairs: list, theory: Any, args) -> int:
     """``otgeom check --theory FILE.py``: the suite under the reference and under THEORY; the claims whose verdict
     changed.  Exit 1 when a claim that holds in the reference does not hold under THEORY (or a formula raised)."""
-    from otgeom.suite import suite_records, theory_claims, theory_diff
     from otgeom.claims import Verdict
-    from otgeom.theory import using
+    from otgeom.suite import run_under, suite_records, theory_claims, theory_diff
 
+    theory_claims(theory, [c for _, _, _, c in pairs])  # unknown claim names: an error before any computation
     with suite_records(pairs, args.seed, _workers(args), None) as records:
         reference = [Verdict.from_json(r) for r in records]
-    changed_claims = theory_claims(theory, [c for _, _, _, c in pairs])
-    with using(theory):
-        changed = [c.run(fam, seed=args.seed) for (fam, _, _, _), c in zip(pairs, changed_claims)]
+    changed = run_under(theory, pairs, args.seed, reference)  # only the claims the theory affects are run again
     rows = theory_diff(reference, changed)
     broke = [r for r in rows if r["reference"] == "holds" and r["changed_verdict"] != "holds"]
     errors = [r for r in rows if r["changed_verdict"] == "error"]
     if args.json:
         print(json.dumps({"theory": theory.name, "description": theory.description, "pairs": len(rows),
-                          "changed": sum(r["changed"] for r in rows), "rows": rows}, indent=2))
+                          "changed": sum(r["changed"] for r in rows), "retested": sum(r["retested"] for r in rows),
+                          "rows": rows}, indent=2))
     else:
         print(f"theory {theory.name}: {theory.description}" if theory.description else f"theory {theory.name}")
         diff = [r for r in rows if r["changed"]]
@@ -454,8 +453,11 @@ def _check_theory(pairs: list, theory: Any, args) -> int:
                                          r["error_unit"]))
                 if r["reason"] and r["changed_verdict"] not in ("holds", "fails"):
                     print(f"  {excerpt(str(r['reason']), 300, quote=False)}")
-        print(f"{len(diff)} of {len(rows)} (claim, family) pairs change verdict; {len(rows) - len(diff)} unchanged"
-              + (f"; {len(broke)} no longer hold" if broke else ""))
+        retested = [r for r in rows if r["retested"]]
+        print(f"{len(retested)} of {len(rows)} (claim, family) pairs re-tested under the theory: {len(diff)} change "
+              f"verdict, {len(retested) - len(diff)} unchanged" + (f", {len(broke)} no longer hold" if broke else "")
+              + f"; {len(rows) - len(retested)} not re-tested (their witnesses do not read "
+              f"{', '.join(theory.changed) or 'the changed definitions'} and their formulas are the same)")
     return EXIT_CLAIM_FAILS if broke or errors else EXIT_OK
 
 
@@ -558,7 +560,8 @@ def _cmd_check(args) -> int:
     if args.list:
         if args.claims or args.theory or args.family or args.file or args.claim or args.param or \
                 args.counterexamples:
-            raise ParameterError("--list prints the claims and their signatures; it takes no other option but --json")
+            raise ParameterError("--list prints the claims and their signatures; it takes no family, claim, file or "
+                                 "theory option (only --json)")
         return _cmd_check_list(args)
     if args.claims:
         if args.workers is not None or args.scheduler is not None:
@@ -567,6 +570,11 @@ def _cmd_check(args) -> int:
         if args.theory:
             raise ParameterError("--claims and --theory are two runs: give one (a theory's formulas go in its "
                                  "THEORY.formulas)")
+        if args.claim or args.counterexamples:
+            raise ParameterError("--claims tests the entries of FILE.py (each names its claim with claim=); it takes "
+                                 "no --claim or --counterexamples")
+        if args.param and not (args.family or args.file):
+            raise ParameterError("--param needs --family or --file (an entry's own parameters go in its params=)")
         return _cmd_check_claimed(args)
     if args.theory and args.scheduler is not None:
         raise ParameterError("--theory runs the changed theory in this process (its definitions are Python objects "

@@ -87,7 +87,14 @@ def policy_from_json(data: Any, family: Family) -> GaussianPolicy:
     from otgeom.limits import excerpt, float_array
 
     if isinstance(data, dict) and "otgeom_result" in data:  # a saved result (otgeom.results): its policy
-        data = {k: v for k, v in (data.get("data") or {}).items() if k in ("mean", "cov", "std")}
+        saved = data.get("family")
+        name = saved.get("name") if isinstance(saved, dict) else None
+        if name is not None and name != family.name:
+            raise PolicyError(f"policy file: a saved result for the family {excerpt(name)}, not {family.name}")
+        inner = data.get("data")
+        if not isinstance(inner, dict):
+            raise PolicyError('policy file: a saved result whose "data" is not an object with mean and cov')
+        data = {k: v for k, v in inner.items() if k in ("mean", "cov", "std")}
     if not isinstance(data, dict) or "mean" not in data or ("cov" not in data and "std" not in data):
         raise PolicyError('policy file must be a JSON object with "mean" and "cov" (or, for d = 1, "std")')
     unknown = sorted(set(data) - {"mean", "cov", "std"})

@@ -35,13 +35,19 @@ import sympy as sp
 
 from otgeom.errors import FamilyFileError
 
-__all__ = ["UnsafeExpressionError", "Scope", "parse_expression", "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH",
-           "MAX_NODES", "MAX_POWER"]
+__all__ = ["UnsafeExpressionError", "Scope", "parse_expression", "check_size", "tree_size", "expanded_terms",
+           "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH", "MAX_NODES", "MAX_POWER", "MAX_TREE", "MAX_EXPANDED_TERMS"]
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 40
 MAX_NODES = 4000
 MAX_POWER = 64
+#: at most this many arguments of Min and Max (sympy's simplification of them is quadratic in their number)
+MAX_MINMAX_ARGS = 8
+#: at most this many nodes in an expression tree (definitions substituted), and at most this many terms if it were
+#: expanded (powers of sums multiply out): bounds the work of every later step (validation, lambdify, derivations)
+MAX_TREE = 20_000
+MAX_EXPANDED_TERMS = 100_000
 MAX_INT_DIGITS = 30
 #: magnitudes a numeric constant may take while an expression is built (beyond them float64 cannot represent it)
 MAX_CONSTANT = sp.Integer(10) ** 300
@@ -135,7 +141,7 @@ def parse_expression(text: Any, scope: Scope) -> sp.Expr:
     body = text.strip()
     decimals = {id(node): _decimal(ast.get_source_segment(body, node) or repr(node.value), node)
                 for node in nodes if isinstance(node, ast.Constant) and isinstance(node.value, float)}
-    return _build(tree.body, scope, 0, decimals)
+    return check_size(_build(tree.body, scope, 0, decimals), "the expression")
 
 
 def _decimal(text: str, node: ast.AST) -> sp.Rational:
@@ -190,7 +196,9 @@ def _checked(x: sp.Expr, node: ast.AST) -> sp.Expr:
                                         _col(node))
         if x.is_Float and not np.isfinite(float(x)):
             raise UnsafeExpressionError("a constant that is not finite", _col(node))
-    if x.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+    # every operand was checked when it was built, so a new infinity or nan can only be this node itself (a walk of
+    # the whole tree with .has() at every node would be exponential in the depth of substituted definitions)
+    if x is sp.zoo or x is sp.nan or x is sp.oo or x is sp.S.NegativeInfinity:
         raise UnsafeExpressionError("a division by zero or an infinite constant", _col(node))
     if x.is_number and not x.is_Rational:  # exp(1000), log(0), sqrt(-1): a constant float64 cannot hold
         try:
@@ -228,6 +236,8 @@ def _build(node: ast.AST, scope: Scope, depth: int, decimals: Mapping[int, sp.Ra
     if isinstance(node, ast.UnaryOp):
         x = _build(node.operand, scope, depth + 1, decimals)
         return -x if isinstance(node.op, ast.USub) else x if isinstance(node.op, ast.UAdd) else _refuse(node)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        return _chain(node, scope, depth, decimals)
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _ALLOWED_BINOPS:
             _refuse(node)
@@ -253,6 +263,9 @@ def _build(node: ast.AST, scope: Scope, depth: int, decimals: Mapping[int, sp.Ra
         return _checked(out, node)
     if isinstance(node, ast.Call):
         fn, arity = FUNCTIONS[node.func.id]
+        if arity is None and len(node.args) > MAX_MINMAX_ARGS:
+            raise UnsafeExpressionError(f"{node.func.id} of {len(node.args)} arguments: at most {MAX_MINMAX_ARGS}",
+                                        _col(node))
         args = [_build(a, scope, depth + 1, decimals) for a in node.args]
         if arity is None and len(args) < 2 or arity is not None and len(args) != arity:
             want = "two or more arguments" if arity is None else f"{arity} argument{'s' * (arity != 1)}"
@@ -261,6 +274,85 @@ def _build(node: ast.AST, scope: Scope, depth: int, decimals: Mapping[int, sp.Ra
     if isinstance(node, ast.Subscript):
         return _subscript(node, scope)
     return _refuse(node)
+
+
+def _chain(node: ast.BinOp, scope: Scope, depth: int, decimals: Mapping[int, sp.Rational]) -> sp.Expr:
+    """A left-nested chain ``t0 + t1 - t2 ...`` (or ``* /``) built iteratively, so a long flat sum costs no depth."""
+    additive = isinstance(node.op, (ast.Add, ast.Sub))
+    kinds = (ast.Add, ast.Sub) if additive else (ast.Mult, ast.Div)
+    ops, spine = [], node
+    while isinstance(spine, ast.BinOp) and isinstance(spine.op, kinds):
+        ops.append(spine)
+        spine = spine.left
+    out = _build(spine, scope, depth + 1, decimals)
+    for op in reversed(ops):
+        y = _build(op.right, scope, depth + 1, decimals)
+        if isinstance(op.op, ast.Add):
+            out = out + y
+        elif isinstance(op.op, ast.Sub):
+            out = out - y
+        elif isinstance(op.op, ast.Mult):
+            out = out * y
+        else:
+            if y == 0:
+                raise UnsafeExpressionError("division by zero", _col(op))
+            out = out / y
+        out = _checked(out, op)
+    return out
+
+
+def tree_size(expr: sp.Basic, limit: int = MAX_TREE) -> int:
+    """Nodes of ``expr`` as a tree (shared subexpressions counted each time they occur), computed over the distinct
+    subexpressions only (linear in the DAG), stopping once above ``limit``."""
+    memo: dict[int, int] = {}
+
+    def size(e: sp.Basic) -> int:
+        k = id(e)
+        if k not in memo:
+            memo[k] = min(limit + 1, 1 + sum(size(a) for a in e.args))
+        return memo[k]
+    return size(expr)
+
+
+def expanded_terms(expr: sp.Basic, limit: int = MAX_EXPANDED_TERMS) -> int:
+    """An upper bound on the number of terms ``sympy.expand`` would produce (sums add, products multiply, a power
+    k of a sum of t terms has C(k + t - 1, t - 1)), capped just above ``limit``."""
+    from math import comb
+
+    memo: dict[int, int] = {}
+
+    def terms(e: sp.Basic) -> int:
+        k = id(e)
+        if k in memo:
+            return memo[k]
+        if e.is_Add:
+            out = sum(terms(a) for a in e.args)
+        elif e.is_Mul:
+            out = 1
+            for a in e.args:
+                out = min(limit + 1, out * terms(a))
+        elif e.is_Pow and e.exp.is_Integer and e.exp > 0:
+            t = terms(e.base)
+            out = comb(int(e.exp) + t - 1, t - 1) if t > 1 else 1
+        else:
+            out = 1
+        memo[k] = min(limit + 1, out)
+        return memo[k]
+    return terms(expr)
+
+
+def check_size(expr: sp.Basic, what: str) -> sp.Basic:
+    """Refuse an expression too large for the later steps (see :data:`MAX_TREE`, :data:`MAX_EXPANDED_TERMS`)."""
+    try:
+        big, wide = tree_size(expr) > MAX_TREE, expanded_terms(expr) > MAX_EXPANDED_TERMS
+    except RecursionError:
+        big, wide = True, False
+    if big:
+        raise UnsafeExpressionError(f"{what} has more than {MAX_TREE} nodes once its definitions are substituted")
+    if wide:
+        raise UnsafeExpressionError(f"{what} would expand to more than {MAX_EXPANDED_TERMS} terms (powers and "
+                                    "products of sums)")
+    return expr
 
 
 def _refuse(node: ast.AST):

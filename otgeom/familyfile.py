@@ -67,6 +67,8 @@ SCHEMA_KEYS = {"": TOP_KEYS, "parameters.*": PARAMETER_KEYS, "cost": ("each", "s
 DOMAINS = ("real", "positive", "nonnegative", "open-unit", "interval", "row-stochastic", "spd")
 MAX_STATES = 12
 MAX_PARAMETERS = 64
+#: at most this many parameter values in all (each is validated exactly, and symbols are made for each)
+MAX_PARAMETER_ENTRIES = 4096
 MAX_DEFINITIONS = 64
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,39}\Z")
 #: names the symbolic layer gives its own symbols (policy coordinates m_s, sigma_s; P_s_t, r_s, rho_s, h_s, J, ...):
@@ -155,6 +157,7 @@ def load_family_text(text: str, name: str = "<family file>", **params: Any):
         raise
     except FamilyError as exc:
         raise FamilyFileSemanticError(f"{src.where('kernel')}: {exc}{_row_witness(spec, params)}") from None
+    _check_values(fam, src)
     _check_domains(fam, src)
     return fam
 
@@ -172,14 +175,16 @@ def _check_domains(fam, src: _Source) -> None:
     rng = np.random.default_rng(0)
     for _ in range(DOMAIN_SAMPLES):
         values = random_parameters(fam, rng)
+        shown = {k: np.asarray(v, dtype=object).astype(float).tolist() for k, v in values.items()}
         try:
-            fam.with_values(**values)
+            other = fam.with_values(**values)
         except FamilyError as exc:
-            shown = {k: np.asarray(v, dtype=object).astype(float).tolist() for k, v in values.items()}
             raise FamilyFileSemanticError(
                 f"{src.where('kernel')}: not an MDP at parameters inside the declared domains, {excerpt(shown, 300)}: "
                 f"{exc}{_row_witness(fam.spec, values)}; narrow the domains (the claims draw random parameters "
                 "from them)") from None
+        _check_values(other, src, f"at parameters inside the declared domains, {excerpt(shown, 300)} (narrow the "
+                                  "domains: the claims draw random parameters from them)")
 
 
 def _row_witness(spec, params: Mapping[str, Any]) -> str:
@@ -199,13 +204,69 @@ def _row_witness(spec, params: Mapping[str, Any]) -> str:
     except OtgeomError:
         return ""
     for s in range(n):
-        f = sp.lambdify(a, sp.Add(*kernel[s]).xreplace(sub), "numpy")
+        try:
+            f = sp.lambdify(a, sp.Add(*kernel[s]).xreplace(sub), "numpy")
+        except Exception:  # e.g. an entry that is undefined at these values (1/0): the message above says enough
+            continue
         for x in (0.0, 1.0, -1.0, 0.5):
-            total = float(f(*([x] * d)))
-            if abs(total - 1.0) > 1e-12:
+            with np.errstate(all="ignore"):
+                try:
+                    total = float(np.asarray(f(*([np.full(1, x)] * d)), float).ravel()[0])
+                except Exception:
+                    continue
+            if not abs(total - 1.0) <= 1e-12:
                 where = f"state {s}" + (f" ({labels[s]})" if labels[s] != str(s) else "")
                 return f"; witness: {where}, a = {[x] * d if d > 1 else x}: the row sums to {total:.17g}"
     return ""
+
+
+#: actions far outside the validation grid of [-6, 6]^d at which a file's kernel must still be a probability and its
+#: cost finite: a probability linear in a (1/2 + a/20) turns negative only beyond the grid
+FAR_ACTIONS = (10.0, 100.0, 1e3, 1e6)
+
+
+def _check_values(fam, src: _Source, where: str = "at its defaults") -> None:
+    """Every cost and kernel entry is defined (no division by zero) and real: finite on the family's validation grid
+    and at :data:`FAR_ACTIONS`, and every kernel entry is >= 0 there too (the validation proper decides what sympy
+    can; this catches what a grid of [-6, 6]^d misses)."""
+    sub = fam.parameter_substitution()
+    d, n = fam.action_dim, fam.n_states
+    grid = fam._action_grid()
+    far = np.concatenate([np.eye(d)[i] * sgn * x for i in range(d) for sgn in (1, -1) for x in FAR_ACTIONS]
+                         ).reshape(-1, d)
+    points = np.concatenate([grid, far])
+    entries = [(f"the cost of state {s}", "cost", fam.cost[s]) for s in range(n)] + \
+        [(f"p({t}|{s},a)", "kernel", fam.kernel[s][t]) for s in range(n) for t in range(n)]
+    for what, key, expr in entries:
+        e = expr.xreplace(sub)
+        if e.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise FamilyFileSemanticError(f"{src.where(key)}: {what} is undefined {where} (a division by zero or "
+                                          f"an infinite value): {excerpt(str(e), 120, quote=False)}")
+        try:
+            f = sp.lambdify(fam.action, e, "numpy")
+            with np.errstate(all="ignore"):
+                vals = np.broadcast_to(np.asarray(f(*(points[:, i] for i in range(d))), dtype=complex),
+                                       points.shape[:1])
+        except Exception as exc:
+            raise FamilyFileSemanticError(f"{src.where(key)}: {what} cannot be evaluated {where}: "
+                                          f"{type(exc).__name__}: {excerpt(str(exc), 100, quote=False)}") from None
+        bad = np.flatnonzero(~np.isfinite(vals) | (np.abs(vals.imag) > 0))
+        if bad.size:
+            k = int(bad[0])
+            raise FamilyFileSemanticError(f"{src.where(key)}: {what} is not a real number {where} at "
+                                          f"a = {_point(points[k])}: {vals[k]} (expression "
+                                          f"{excerpt(str(e), 120, quote=False)})")
+        if key == "kernel":
+            neg = np.flatnonzero(vals.real < 0)
+            if neg.size:
+                k = int(neg[0])
+                raise FamilyFileSemanticError(f"{src.where(key)}: {what} is negative {where} at a = "
+                                              f"{_point(points[k])}: {vals[k].real:.6g} (expression "
+                                              f"{excerpt(str(e), 120, quote=False)})")
+
+
+def _point(x: np.ndarray) -> Any:
+    return float(x[0]) if x.size == 1 else [float(v) for v in x]
 
 
 # ----------------------------------------------------------------------------- schema
@@ -319,6 +380,7 @@ def _parameters(table, n, d, reserved, src) -> list:
     if len(table) > MAX_PARAMETERS:
         raise FamilyFileSchemaError(f"{src.where('parameters')}: {len(table)} parameters; at most {MAX_PARAMETERS}")
     out = []
+    entries = 0
     for pname, entry in table.items():
         key = f"parameters.{pname}"
         if not _IDENT.match(pname) or "_" in pname:
@@ -366,6 +428,11 @@ def _parameters(table, n, d, reserved, src) -> list:
         if kind == "spd" and (len(shape) < 2 or shape[-1] != shape[-2]):
             raise FamilyFileSchemaError(f"{src.where(key + '.shape')}: an spd parameter's last two axes must be "
                                         "equal (a square matrix)")
+        entries += int(np.prod([n if x == "n" else d if x == "d" else x for x in shape], dtype=np.int64)) \
+            if shape else 1
+        if entries > MAX_PARAMETER_ENTRIES:
+            raise FamilyFileSchemaError(f"{src.where(key)}: the parameters have more than {MAX_PARAMETER_ENTRIES} "
+                                        "values in all")
         if "default" not in entry:
             raise FamilyFileSchemaError(f"{src.name}: missing key '{key}.default' (the parameter's default value)")
         default = entry["default"]

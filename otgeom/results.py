@@ -68,19 +68,24 @@ def family_reference(family) -> dict[str, Any]:
     return ref
 
 
-def family_from_reference(ref: Mapping[str, Any]):
-    """The family a :func:`family_reference` names (the file's hash checked)."""
-    if not isinstance(ref, Mapping) or "name" not in ref or "parameters" not in ref:
+def family_from_reference(ref: Mapping[str, Any], family_file: str | os.PathLike | None = None):
+    """The family a :func:`family_reference` names.  A family file is read from ``family_file`` when given (a
+    colleague's copy), else from the recorded path; its sha256 must be the recorded one."""
+    if not isinstance(ref, Mapping) or "name" not in ref or not isinstance(ref.get("parameters"), Mapping):
         raise ParameterError("saved result: its family must have a name and parameters")
     params = dict(ref["parameters"])
-    if ref.get("file"):
+    if ref.get("file") or family_file is not None:
         from otgeom.familyfile import family_file_digest, load_family
 
-        digest = family_file_digest(ref["file"])
-        if ref.get("file_sha256") and digest != ref["file_sha256"]:
-            raise ParameterError(f"saved result: the family file {ref['file']} changed since the result was saved "
-                                 f"(sha256 {digest[:12]}..., saved {str(ref['file_sha256'])[:12]}...)")
-        return load_family(ref["file"], **params)
+        path = os.fspath(family_file) if family_file is not None else str(ref["file"])
+        if not ref.get("file_sha256"):
+            raise ParameterError("saved result: its family file has no recorded sha256, so the file cannot be "
+                                 "checked to be the one the result was computed on")
+        digest = family_file_digest(path)
+        if digest != ref["file_sha256"]:
+            raise ParameterError(f"saved result: the family file {path} is not the one the result was saved with "
+                                 f"(it changed since: sha256 {digest[:12]}..., saved {str(ref['file_sha256'])[:12]}...)")
+        return load_family(path, **params)
     from otgeom.families import family
 
     return family(ref["name"], **params)
@@ -120,8 +125,9 @@ def save_result(path: str | os.PathLike, kind: str, family, data: Mapping[str, A
     return path
 
 
-def load_result(path: str | os.PathLike) -> SavedResult:
-    """Read a saved result and rebuild its family (and policy)."""
+def load_result(path: str | os.PathLike, family_file: str | os.PathLike | None = None) -> SavedResult:
+    """Read a saved result and rebuild its family (and policy); ``family_file``: where your copy of its family file
+    is, when not at the recorded path."""
     from otgeom.evaluate import policy_from_json
     from otgeom.limits import decode_text, load_json, read_user_file
 
@@ -130,7 +136,7 @@ def load_result(path: str | os.PathLike) -> SavedResult:
     if not isinstance(rec, dict) or rec.get("otgeom_result") != FORMAT_VERSION or rec.get("kind") not in KINDS:
         raise ParameterError(f"{where}: not an otgeom result (expected otgeom_result = {FORMAT_VERSION} and kind in "
                              f"{', '.join(KINDS)})")
-    fam = family_from_reference(rec.get("family"))
+    fam = family_from_reference(rec.get("family"), family_file)
     data = rec.get("data") or {}
     policy = policy_from_json(rec, fam) if rec["kind"] in ("policy", "optimum") else None
     return SavedResult(rec["kind"], fam, rec.get("seed"), data, rec.get("note", ""), policy)

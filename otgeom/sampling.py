@@ -85,8 +85,17 @@ def random_parameters(family: Family, rng: np.random.Generator) -> dict[str, Any
 
 
 def random_family(family: Family, rng: np.random.Generator) -> Family:
-    """``family``'s structure with random parameters (validated)."""
-    return family.with_values(**random_parameters(family, rng))
+    """``family``'s structure with random parameters (validated).  A model that is not an MDP at the drawn values
+    (its domains are too wide for its kernel) is a FamilyError naming the values."""
+    from otgeom.errors import FamilyError
+
+    values = random_parameters(family, rng)
+    try:
+        return family.with_values(**values)
+    except FamilyError as exc:
+        shown = {k: np.asarray(v, dtype=object).astype(float).tolist() for k, v in values.items()}
+        raise FamilyError(f"{exc}; at parameters drawn from the declared domains, {str(shown)[:300]}: the family is "
+                          "not an MDP everywhere in its domains (narrow them)") from None
 
 
 def random_gaussian_policy(family: Family, rng: np.random.Generator, std_range=None) -> GaussianPolicy:

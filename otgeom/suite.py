@@ -8,6 +8,7 @@ depend on the number of processes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from typing import Any, Iterator, Sequence
 
@@ -15,7 +16,7 @@ from otgeom.claims import Claim, Verdict
 from otgeom.errors import ParameterError
 from otgeom.theory import Theory, using
 
-__all__ = ["run_suite", "suite_pairs", "suite_records", "theory_diff", "theory_claims"]
+__all__ = ["run_suite", "run_under", "suite_pairs", "suite_records", "theory_diff", "theory_claims"]
 
 
 def suite_pairs(families: Sequence[Any] | None = None, claims: Sequence[Any] | None = None
@@ -85,10 +86,11 @@ def theory_claims(theory: Theory | None, claims: Sequence[Claim]) -> list[Claim]
     from proofs_checks import CLAIMS
 
     known = {c.name for c in CLAIMS}
-    unknown = sorted(set(theory.formulas) - known)
+    unknown = [k for k in theory.formulas if not isinstance(k, str) or k not in known]
     if unknown:
-        raise ParameterError(f"theory {theory.name!r}: formulas for unknown claim(s) {', '.join(unknown)}; "
-                             "otgeom check --list names every claim")
+        raise ParameterError(f"theory {theory.name!r}: formulas for unknown claim(s) "
+                             f"{', '.join(repr(k)[:40] for k in unknown[:3])}; the keys are claim names "
+                             "(otgeom check --list names every claim)")
     return [c.with_formula(theory.formulas[c.name], f"theory:{theory.name}") if c.name in theory.formulas else c
             for c in claims]
 
@@ -99,14 +101,13 @@ def run_suite(families: Sequence[Any] | None = None, claims: Sequence[Any] | Non
 
     ``theory``: run under a changed theory (:mod:`otgeom.theory`): its definitions are read by the witnesses and
     its formulas replace the claims'.  A changed theory runs in this process (``workers`` is then ignored): its
-    definitions are Python objects of the caller.  ``workers``: 1 (default), N forked processes, or None (one per
+    definitions are Python objects of the caller.  A claim the theory does not affect (:meth:`Theory.affects`:
+    neither its formula nor a definition its witness reads changes) says so in ``details["theory"]``.  ``workers``: 1 (default), N forked processes, or None (one per
     core); ``scheduler``: a Dask scheduler's address.
     """
     pairs = suite_pairs(families, claims)
     if theory is not None and not theory.is_reference:
-        pairs = [(f, n, kw, c2) for (f, n, kw, _), c2 in zip(pairs, theory_claims(theory, [p[3] for p in pairs]))]
-        with using(theory):
-            return [c.run(fam, seed=seed) for fam, _, _, c in pairs]
+        return run_under(theory, pairs, seed)
     from otgeom.sweep import default_workers
 
     if scheduler is None and ((default_workers() if workers is None else workers) == 1 or len(pairs) <= 1):
@@ -115,9 +116,31 @@ def run_suite(families: Sequence[Any] | None = None, claims: Sequence[Any] | Non
         return [Verdict.from_json(rec) for rec in records]
 
 
+def run_under(theory: Theory, pairs: Sequence[tuple[Any, str, dict, Claim]], seed: int = 0,
+              reference: Sequence[Verdict] | None = None) -> list[Verdict]:
+    """The pairs' verdicts under ``theory`` (in this process).  A claim the theory does not affect
+    (:meth:`Theory.affects`) is marked in ``details["theory"]``; with ``reference`` (the same pairs' reference
+    verdicts) it is not run again but its reference verdict is carried over, marked the same way."""
+    claims = theory_claims(theory, [c for _, _, _, c in pairs])
+    note = _NOT_READ.format(", ".join(theory.changed) or "nothing")
+    out = []
+    with using(theory):
+        for k, ((fam, _, _, original), c) in enumerate(zip(pairs, claims)):
+            if theory.affects(original):
+                out.append(c.run(fam, seed=seed))
+                continue
+            v = reference[k] if reference is not None else c.run(fam, seed=seed)
+            out.append(dataclasses.replace(v, details={**v.details, "theory": note}))
+    return out
+
+
+_NOT_READ = "not re-tested: this claim's witness does not read the changed definitions ({}) and its formula is the same"
+
+
 def theory_diff(reference: Sequence[Verdict], changed: Sequence[Verdict]) -> list[dict[str, Any]]:
-    """One row per (claim, family) of two runs of the same pairs: both verdicts and errors, and ``changed``
-    (the verdict differs).  JSON-ready."""
+    """One row per (claim, family) of two runs of the same pairs: both verdicts and errors, ``changed`` (the verdict
+    differs) and ``retested`` (False when the theory does not affect the claim, see :meth:`Theory.affects`).
+    JSON-ready."""
     rows = []
     for a, b in zip(reference, changed):
         if (a.claim, a.family) != (b.claim, b.family):
@@ -126,7 +149,8 @@ def theory_diff(reference: Sequence[Verdict], changed: Sequence[Verdict]) -> lis
         rows.append({"claim": a.claim, "family": a.family, "reference": a.verdict, "changed_verdict": b.verdict,
                      "reference_error": _num(a.error), "changed_error": _num(b.error), "error_unit": a.error_unit,
                      "tolerance": a.tolerance, "changed": a.verdict != b.verdict,
-                     "formula": b.formula, "reason": (b.details or {}).get("reason")})
+                     "retested": "theory" not in (b.details or {}),
+                     "formula": b.formula, "reason": (b.details or {}).get("reason") or (b.details or {}).get("theory")})
     return rows
 
 

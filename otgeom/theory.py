@@ -50,6 +50,16 @@ class Theory:
     def is_reference(self) -> bool:
         return self.metric_weights is None and not self.formulas
 
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """The definitions this theory changes (the names a claim's ``reads`` may list)."""
+        return ("metric_weights",) if self.metric_weights is not None else ()
+
+    def affects(self, claim: Any) -> bool:
+        """Whether this theory can change ``claim``'s verdict: it replaces the claim's formula, or it changes a
+        definition the claim's witness reads (``Claim.reads``).  Any other claim is not re-tested under it."""
+        return claim.name in self.formulas or bool(set(getattr(claim, "reads", ())) & set(self.changed))
+
     def weights(self, rho: np.ndarray) -> np.ndarray:
         """The metric's weights at stationary law ``rho`` (checked: shape [n], finite, >= 0)."""
         rho = np.asarray(rho, float)

@@ -23,6 +23,10 @@ def taylor_outcome(results, wheres) -> Outcome:
     k = int(np.argmax([r.error if r.error is not None else np.inf for r in results]))
     worst = results[k]
     where = {**wheres[k], "curve": worst.curve, "slope": worst.slope, "taylor_verdict": worst.verdict}
+    broken = [i for i, r in enumerate(results) if r.verdict == "model-not-finite"]
+    if broken:  # the formula under test gave nan or inf: wrong, whatever the witness says
+        return Outcome(float("inf"), {**wheres[broken[0]], "curve": results[broken[0]].curve},
+                       {"reason": "the formula under test returned a value that is not finite"})
     if worst.verdict != "asymptotic":
         return Outcome(None, where, {"reason": f"Taylor check {worst.verdict}"}, verdict="inconclusive")
     return Outcome(worst.error, where, {"remainders": worst.remainder.tolist(), "eps": worst.eps.tolist()})

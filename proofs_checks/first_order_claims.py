@@ -166,6 +166,7 @@ def _check_riemannian_gradient(family, rng, formula):
 
 RIEMANNIAN_GRADIENT = Claim(
     name="riemannian-gradient",
+    reads=("metric_weights",),
     signature="(prims: Primitives, sol: ChainSolution, wp: WeightedPoints) -> grad J: ndarray [n, N, d], the field at wp.points",
     statement=r"\mathrm{grad}\,J(\pi)(s,a) = \nabla_a Q_\pi(s,a):\quad g_\pi(\mathrm{grad}\,J, v) = dJ[v]",
     section="3 (Riemannian gradient for the rho-weighted metric)",
@@ -321,6 +322,10 @@ def _check_gaussian_metric(family, rng, formula):
     for k in range(3):
         pol = random_gaussian_policy(family, rng)
         G = np.array(fG(*symbolic_args(family, pol))["G"], float)
+        bad = _not_a_metric(G, 2 * n)
+        if bad:
+            return Outcome(float("inf"), {"policy_mean": pol.mean.tolist(), "policy_std": pol.std.tolist()},
+                           {"reason": bad})
         v = rng.standard_normal(2 * n)
         claimed = float(v @ G @ v)
         w = witness_chain(prims, pol, tol=1e-12, owner="witness")  # rho with its error bound
@@ -342,6 +347,7 @@ def _check_gaussian_metric(family, rng, formula):
 
 GAUSSIAN_METRIC = Claim(
     name="gaussian-metric",
+    reads=("metric_weights",),
     signature="(family: Family) -> sympy.Matrix [2n, 2n], G(theta) in theta = (m_s, sigma_s)_s (d = 1)",
     statement=r"g = \sum_s \rho_s (dm_s^2 + d\sigma_s^2):\ G(\theta) = \mathrm{diag}_s(\rho_s,\rho_s)",
     section="2 (metric in Gaussian coordinates, d = 1)",
@@ -376,6 +382,18 @@ def bures_w2sq(m0, S0, m1, S1) -> tuple[float, str]:
     return float(W) ** 2, f"POT {ot.__version__} ot.gaussian.bures_wasserstein_distance"
 
 
+def _not_a_metric(G: np.ndarray, K: int) -> str | None:
+    """Why G cannot be a metric tensor in K coordinates (its shape, non-finite entries, asymmetry), or None."""
+    if G.shape != (K, K):
+        return f"G has shape {list(G.shape)}, expected [{K}, {K}]"
+    if not np.all(np.isfinite(G)):
+        return "G has entries that are not finite"
+    asym = float(np.abs(G - G.T).max())
+    if asym > 1e-12 * max(1.0, float(np.abs(G).max())):
+        return f"G is not symmetric (max |G - G^T| = {asym:.3g}): not a metric tensor"
+    return None
+
+
 def gaussian_metric_bures_formula(rho, policy):
     """Formula under test: G(theta) in (m_s, upper(Sigma_s)) coordinates, by Lyapunov solves (any d)."""
     return gaussian_metric_matrix(rho, policy)
@@ -390,8 +408,10 @@ def _check_gaussian_metric_bures(family, rng, formula):
         w = witness_chain(prims, pol, tol=1e-12, owner="witness")
         G = np.asarray(formula(w.sol.rho, pol), float)
         K = len(pol.coordinates())
-        if G.shape != (K, K):
-            return Outcome(float("inf"), {"sample": k}, {"reason": f"G has shape {list(G.shape)}, expected [{K}, {K}]"})
+        bad = _not_a_metric(G, K)
+        if bad:  # the Taylor check sees only v^T G v: a non-symmetric G would pass on its symmetric part
+            return Outcome(float("inf"), {"sample": k, "policy": {"mean": pol.mean.tolist(), "cov": pol.cov.tolist()}},
+                           {"reason": bad})
         v = rng.standard_normal(K)
         # scale so that Sigma_s + eps dSigma_s stays positive definite for eps <= 1/4
         iu, kk = np.triu_indices(d), d + d * (d + 1) // 2
@@ -427,6 +447,7 @@ def _check_gaussian_metric_bures(family, rng, formula):
 
 GAUSSIAN_METRIC_BURES = Claim(
     name="gaussian-metric-bures",
+    reads=("metric_weights",),
     signature="(rho: ndarray [n], policy: GaussianPolicy) -> G: ndarray [K, K] in theta = (m_s, upper(Sigma_s))_s",
     statement=r"g(\dot\theta,\dot\theta) = \sum_s \rho_s\left(|\dot m_s|^2 + \mathrm{tr}(S_s\Sigma_s S_s)\right),"
               r"\quad S_s\Sigma_s + \Sigma_s S_s = \dot\Sigma_s",

@@ -154,6 +154,25 @@ BAD: list[tuple[str, str, type, str]] = [
      'default = [["1/2", "1/3"], [0, 1]]\n', FamilyFileSemanticError, "row [0] sums to 5/6"),
     ("spd-default", BASE + '\n[parameters.V]\nshape = [2, 2]\ndomain = "spd"\ndefault = [[1, 2], [2, 1]]\n',
      FamilyFileSemanticError, "is not positive definite"),
+    ("definition-blowup", _replace('phi = "q[s] * exp(-k[s] * (a - b[s])**2)"',
+                                   'u0 = "a"\n' + "\n".join(f'u{k + 1} = "u{k} * (u{k} + 1)"' for k in range(30))
+                                   + '\nphi = "q[s] * exp(-k[s] * (a - b[s])**2)"'),
+     UnsafeExpressionError, "would expand to more than 100000 terms"),
+    ("expansion-blowup", _replace('each = "(a - t[s])**2 + e[s]"', 'each = "(a + 1)**64 * (a + 2)**64 * (a + 3)**64"'),
+     UnsafeExpressionError, "would expand to more than 100000 terms"),
+    ("max-of-many", _replace('each = "(a - t[s])**2 + e[s]"', 'each = "Max(' + ", ".join(f"a*{k}" for k in range(9))
+                             + ')"'), UnsafeExpressionError, "Max of 9 arguments: at most 8"),
+    ("too-many-values", BASE + '\n[parameters.big]\nshape = [12, 12, 12]\ndefault = 0\n[parameters.big2]\n'
+     'shape = [12, 12, 12]\ndefault = 0\n[parameters.big3]\nshape = [12, 12, 12]\ndefault = 0\n',
+     FamilyFileSchemaError, "more than 4096 values in all"),
+    ("cost-not-real", _replace('each = "(a - t[s])**2 + e[s]"', 'each = "log(a)"'), FamilyFileSemanticError,
+     "the cost of state 0 is not a real number at its defaults at a = -6.0"),
+    ("cost-undefined", _replace('each = "(a - t[s])**2 + e[s]"', 'each = "a**2 + 1/(t[s] + 1/2)"'),
+     FamilyFileSemanticError, "the cost of state 0 is undefined at its defaults"),
+    ("negative-beyond-the-grid", _replace(KERNEL, 'rows = [["1/2 + a/20", "1/2 - a/20"],\n        ["1 - phi", "phi"]]'),
+     FamilyFileSemanticError, "p(0|0,a) is negative at its defaults at a = -100.0"),
+    ("kernel-not-real", _replace(KERNEL, 'rows = [["1/2 + sqrt(a)/100", "1/2 - sqrt(a)/100"],\n        ["1 - phi", "phi"]]'),
+     FamilyFileSemanticError, "is not a real number at a = [-6.0]"),
     ("invalid-inside-domain", _replace('phi = "q[s] * exp(-k[s] * (a - b[s])**2)"',
                                        'phi = "(1 + e[0]) * q[s] * exp(-k[s] * (a - b[s])**2)"'),
      FamilyFileSemanticError, "not an MDP at parameters inside the declared domains"),
@@ -384,7 +403,7 @@ def test_a_saved_result_refuses_a_changed_family_file(tmp_path):
     f.write_text((EXAMPLES / "queue3.toml").read_text())
     path = save_result(tmp_path / "p.json", "policy", load_family(f), GaussianPolicy.from_std([0, 0, 0], [1, 1, 1]))
     f.write_text(f.read_text().replace('default = "1/4"', 'default = "1/5"'))
-    with pytest.raises(otgeom.ParameterError, match="changed since the result was saved"):
+    with pytest.raises(otgeom.ParameterError, match="changed since"):
         load_result(path)
 
 
@@ -393,3 +412,8 @@ def test_the_readme_family_file_loads():
     block = text.split("### Your own families")[1].split("```toml\n")[1].split("```")[0]
     fam = load_family_text(block, "README.md")
     assert fam.name == "queue3" and fam.n_states == 3
+
+
+def test_long_flat_sums_are_not_depth():
+    out = parse_expression(" + ".join(["a"] * 900), _SCOPE)
+    assert out == 900 * _A

@@ -59,7 +59,7 @@ CASES = [
     ("huge-argument", ["derive", "x" * 200_000], {}, 2, "longer than 100000 characters", 2),
     ("families-extra", ["families", "extra"], {}, 2, "unrecognized arguments: extra", 2),
     ("families-option", ["families", "--bogus"], {}, 2, "unrecognized arguments: --bogus", 2),
-    ("derive-no-family", ["derive"], {}, 2, "required: family", 2),
+    ("derive-no-family", ["derive"], {}, 2, "name a family (otgeom families lists them) or give a family file with --file", 2),
     ("derive-unknown-family", ["derive", "nosuch"], {}, 2, "unknown family 'nosuch'", 2),
     ("derive-long-family", ["derive", "y" * 5000], {}, 2, "(5000 characters)", 2),
     ("derive-width-negative", ["derive", "switch2", "--width", "-1"], {}, 2, "--width", 2),

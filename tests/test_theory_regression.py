@@ -308,11 +308,14 @@ def test_check_theory_prints_the_diff_table(tmp_path, capsys):
     assert any(line.split()[:4] == ["riemannian-gradient", "switch2", "holds", "fails"] for line in lines)
     assert any(line.split()[:4] == ["gaussian-metric", "switch2", "holds", "fails"] for line in lines)
     assert not any(line.startswith("policy-gradient") for line in lines)  # unchanged: not in the diff
-    assert "2 of 3 (claim, family) pairs change verdict" in out
+    # policy-gradient's witness does not read the metric's weights: not re-tested, and said so
+    assert "2 of 3 (claim, family) pairs re-tested under the theory: 2 change verdict, 0 unchanged" in out
+    assert "1 not re-tested (their witnesses do not read metric_weights" in out
     rc, out, _ = _cli(["check", "--theory", "examples/theory_uniform_weights.py", "--family", "switch2",
                        "--claim", "policy-gradient", "--json"], capsys)
     rec = json.loads(out)
     assert rc == 0 and rec["changed"] == 0 and rec["rows"][0]["reference"] == "holds"
+    assert rec["retested"] == 0 and not rec["rows"][0]["retested"] and "not re-tested" in rec["rows"][0]["reason"]
 
 
 def test_check_theory_file_errors(tmp_path, capsys):
@@ -347,3 +350,57 @@ def test_example_claimed_formulas_file(capsys):
         assert r["verdict"] == ("fails" if wrong else "holds"), r
         if wrong:
             assert r["counterexample"] and "exception" not in r["details"]
+
+
+# ----------------------------------------------------------------------------- review: what a user's formula can do
+def test_a_formula_raising_anything_is_an_error_verdict():
+    fam = otgeom.family("switch2")
+
+    def index_error(prims, sol, wp):
+        return [][1]
+
+    r = claim("riemannian-gradient").with_formula(index_error, "mine").run(fam)
+    assert r.verdict == "error" and r.details["exception"] == "IndexError"
+    with pytest.raises(otgeom.ParameterError, match="'theory' is the name of the suite's own formula"):
+        claim("riemannian-gradient").with_formula(index_error, "theory")
+
+    def policy_error(ctx):
+        raise otgeom.PolicyError("mine")
+
+    v = check_formula(example("twin-wells").family, policy_error, n_random=1, critical_points=[])
+    assert v.verdict == "error" and "PolicyError" in v.details["reason"]
+
+
+def test_metric_formulas_must_be_symmetric_and_finite():
+    """The witnesses see only v^T G v: an antisymmetric part would pass unseen, so it is refused explicitly; a
+    formula returning nan fails (it is not inconclusive)."""
+    from otgeom.numeric.geometry import gaussian_metric_matrix
+
+    fam = otgeom.family("modulated", n=2, d=2)
+    bures = claim("gaussian-metric-bures")
+    skew = lambda rho, pol: gaussian_metric_matrix(rho, pol) + 5 * (np.triu(np.ones((10, 10)), 1)  # noqa: E731
+                                                                     - np.tril(np.ones((10, 10)), -1))
+    r = bures.with_formula(skew, "skew").run(fam)
+    assert r.verdict == "fails" and "not symmetric" in r.details["reason"]
+    r = bures.with_formula(lambda rho, pol: np.full((10, 10), np.nan), "nan").run(fam)
+    assert r.verdict == "fails" and "not finite" in r.details["reason"]
+    r = claim("first-variation").with_formula(lambda prims, sol, wp, V: float("nan"), "nan").run(otgeom.family("switch2"))
+    assert r.verdict == "fails" and "not finite" in r.details["reason"]
+
+
+def test_claimed_entry_defaults_to_a_family_the_claim_applies_to():
+    v = check_claimed(ClaimedFormula("eye", lambda rho, pol: np.eye(10), claim="gaussian-metric-bures"))
+    assert v.family == "modulated(n=2,d=2)" and v.verdict == "fails"
+
+
+def test_check_theory_and_claims_input_errors(tmp_path, capsys):
+    f = tmp_path / "t.py"
+    f.write_text("from otgeom.theory import Theory\nTHEORY = Theory('t', formulas={1: print})\n")
+    rc, _, err = _cli(["check", "--theory", str(f), "--family", "switch2", "--claim", "gaussian-metric"], capsys)
+    assert rc == 2 and "formulas for unknown claim(s) 1" in err
+    g = tmp_path / "c.py"
+    g.write_text("from otgeom.claimed import ClaimedFormula\nCLAIMED = [ClaimedFormula('x', lambda ctx: 0.0)]\n")
+    rc, _, err = _cli(["check", "--claims", str(g), "--param", "q=[7,7]"], capsys)
+    assert rc == 2 and "--param needs --family or --file" in err
+    rc, _, err = _cli(["check", "--claims", str(g), "--claim", "gaussian-metric"], capsys)
+    assert rc == 2 and "no --claim" in err

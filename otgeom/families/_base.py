@@ -529,7 +529,15 @@ class Family:
             grid = self._action_grid()
             for s, t, e in undecided:
                 f = sp.lambdify(self.action, e, "numpy")
-                vals = np.broadcast_to(np.asarray(f(*(grid[:, i] for i in range(self.action_dim))), float), grid.shape[:1])
+                with np.errstate(all="ignore"):
+                    vals = np.broadcast_to(np.asarray(f(*(grid[:, i] for i in range(self.action_dim))), complex),
+                                           grid.shape[:1])
+                bad = np.flatnonzero(~np.isfinite(vals) | (vals.imag != 0))
+                if bad.size:
+                    k = int(bad[0])
+                    raise FamilyError(f"{self.label}: p({t}|{s},a) is not a real number at a = {grid[k].tolist()}: "
+                                      f"{vals[k]} (expression {e})")
+                vals = vals.real
                 k = int(np.argmin(vals))
                 if vals[k] < 0:
                     raise FamilyError(

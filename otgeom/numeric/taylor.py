@@ -43,7 +43,7 @@ class TaylorResult:
     slope: float | None
     window: tuple[int, int] | None
     floor: float
-    verdict: str  # "asymptotic", "model-exact", "round-off", "pre-asymptotic"
+    verdict: str  # "asymptotic", "model-exact", "round-off", "pre-asymptotic", "model-not-finite"
 
     @property
     def error(self) -> float | None:
@@ -78,9 +78,13 @@ def taylor_check(
         range in a few steps and a strict threshold leaves only pre-asymptotic points).
     """
     eps = np.asarray(eps if eps is not None else 2.0 ** -np.arange(1, 27), float)
+    models = np.array([float(model(e)) for e in eps])
+    if not np.all(np.isfinite(models)):  # the model (the formula under test) itself is not a number
+        return TaylorResult(curve, order, order + 1.0, eps, np.full(eps.shape, np.inf), None, None, np.inf,
+                            "model-not-finite")
     f0 = float(value(0.0))
     floor = 64 * np.finfo(float).eps * max(1.0, abs(f0))
-    rem = np.array([abs(float(value(e)) - float(model(e))) for e in eps])
+    rem = np.array([abs(float(value(e)) - m) for e, m in zip(eps, models)])
     resolved = rem > resolve_factor * floor
     expected = order + 1.0
     if not resolved.any():
