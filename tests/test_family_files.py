@@ -254,18 +254,21 @@ def _same_but_the_name(v) -> dict:
 
 
 def test_file_switch2_has_the_builtin_verdicts():
+    """The same verdicts, errors and points on a claim of each part of the suite (the expressions being identical,
+    the rest of the suite follows; the full comparison is a minute)."""
     from otgeom.suite import run_suite
 
-    a = run_suite([load_family(EXAMPLES / "switch2.toml")], workers=None)
-    b = run_suite(["switch2"], workers=None)
+    claims = ["gaussian-expectation", "q-integrates-to-h", "symbolic-equals-numeric", "ergodic-average",
+              "policy-gradient", "riemannian-gradient", "gaussian-metric", "geodesic-speed"]
+    a = run_suite([load_family(EXAMPLES / "switch2.toml")], claims, workers=None)
+    b = run_suite(["switch2"], claims, workers=None)
     assert [_same_but_the_name(v) for v in a] == [_same_but_the_name(v) for v in b]
 
 
 def test_file_modulated_has_the_builtin_verdicts():
     from otgeom.suite import run_suite
 
-    claims = ["symbolic-equals-numeric", "policy-gradient", "riemannian-gradient", "gaussian-metric",
-              "levi-civita-hessian", "geodesic-speed"]
+    claims = ["symbolic-equals-numeric", "policy-gradient", "riemannian-gradient", "gaussian-metric"]
     a = run_suite([load_family(EXAMPLES / "modulated.toml")], claims, workers=None)
     b = run_suite([("modulated", {"n": 3, "d": 1})], claims, workers=None)
     assert [_same_but_the_name(v) for v in a] == [_same_but_the_name(v) for v in b]
