@@ -383,13 +383,7 @@ def _parameters(table, n, d, reserved, src) -> list:
     entries = 0
     for pname, entry in table.items():
         key = f"parameters.{pname}"
-        if not _IDENT.match(pname) or "_" in pname:
-            raise FamilyFileSchemaError(f"{src.where(key)}: parameter name {excerpt(pname)} must be letters and "
-                                        "digits, starting with a letter, at most 16 characters")
-        if pname in reserved or _derivation_name(pname):
-            raise FamilyFileSchemaError(f"{src.where(key)}: {pname!r} is reserved (action variables, s, s_next, "
-                                        "function and constant names, and the symbolic layer's own names such as "
-                                        "m and sigma for the policy, r, P, rho, h, J); choose another name")
+        _check_name(pname, "parameter", reserved, key, src)
         if not isinstance(entry, dict):
             raise FamilyFileSchemaError(f"{src.where(key)}: [{key}] must be a table (shape, domain, default, "
                                         f"description), got {_type(entry)}")
@@ -443,6 +437,18 @@ def _parameters(table, n, d, reserved, src) -> list:
     return out
 
 
+def _check_name(name: str, what: str, taken, key: str, src: _Source) -> None:
+    """A parameter's or definition's name: letters and digits, not reserved, not taken."""
+    if not _IDENT.match(name):
+        raise FamilyFileSchemaError(f"{src.where(key)}: {what} name {excerpt(name)} must be letters and digits, "
+                                    "starting with a letter, at most 16 characters")
+    if name in taken or _derivation_name(name):
+        raise FamilyFileSchemaError(f"{src.where(key)}: {name!r} is reserved or already used (action variables, s, "
+                                    "s_next, function and constant names, the parameters, and the symbolic layer's "
+                                    "own names such as m and sigma for the policy, r, P, rho, h, J); choose another "
+                                    "name")
+
+
 def _definitions(table, taken, src) -> list[tuple[str, str]]:
     if not isinstance(table, dict):
         raise FamilyFileSchemaError(f"{src.where('definitions')}: [definitions] must be a table of expression "
@@ -452,11 +458,7 @@ def _definitions(table, taken, src) -> list[tuple[str, str]]:
     out = []
     for name, text in table.items():
         key = f"definitions.{name}"
-        if not _IDENT.match(name) or "_" in name:
-            raise FamilyFileSchemaError(f"{src.where(key)}: definition name {excerpt(name)} must be letters and "
-                                        "digits, starting with a letter, at most 16 characters")
-        if name in taken or _derivation_name(name):
-            raise FamilyFileSchemaError(f"{src.where(key)}: {name!r} is already a parameter or a reserved name")
+        _check_name(name, "definition", taken, key, src)
         if not isinstance(text, str):
             raise FamilyFileSchemaError(f"{src.where(key)}: {key} must be an expression string, got {_type(text)}")
         out.append((name, text))

@@ -87,7 +87,7 @@ BAD: list[tuple[str, str, type, str]] = [
     ("cost-states-length", _replace('each = "(a - t[s])**2 + e[s]"', 'states = ["a**2"]'), FamilyFileSchemaError,
      "cost.states must be 2 expression strings, one per state"),
     ("definition-clash", _replace('phi = "q[s]', 'q = "q[s]'), FamilyFileSchemaError,
-     "'q' is already a parameter or a reserved name"),
+     "'q' is reserved or already used"),
     ("expression-not-string", _replace('each = "(a - t[s])**2 + e[s]"', "each = 3"), FamilyFileSchemaError,
      "cost.each must be an expression string"),
     # expressions: code injection and everything outside the whitelist
