@@ -44,6 +44,7 @@ import sympy as sp
 
 from otgeom.claims import CLASSIFICATIONS, Verdict
 from otgeom.errors import ExpressionError, OtgeomError, ParameterError
+from otgeom.families.protocol import supports
 from otgeom.numeric.policies import GaussianPolicy
 from otgeom.numeric.second_order import Linearization, coordinate_fields, linearize_gaussian
 
@@ -235,7 +236,7 @@ def find_critical_points(family, starts: int = 8, seed: int = 0, sigma_range: tu
     from otgeom.numeric.witness import gaussian_chain
     from otgeom.symbolic.second_order import second_order
 
-    if getattr(family, "kind", "finite") != "finite" or family.action_dim != 1:
+    if not supports(family).second_order:
         raise ParameterError(f"{family.label}: critical points are searched on finite families with d = 1")
     f = second_order(family).evaluator(["dJ_dtheta", "hessian_coords"])
     params = [float(v) for v in family.parameter_values()]
@@ -311,7 +312,7 @@ def check_formula(family, formula, kind: str = "hessian", n_random: int = 4, see
 
     if kind not in GROUND_TRUTHS:
         raise ParameterError(f"claimed formula kind {kind!r}: expected 'hessian' or 'gradient'")
-    if getattr(family, "kind", "finite") != "finite" or family.action_dim != 1:
+    if not supports(family).second_order:
         raise ParameterError(f"{family.label}: claimed formulas are checked on finite families with d = 1")
     is_sym = isinstance(formula, (sp.Basic, sp.MatrixBase, list, tuple))
     if not is_sym and not callable(formula):
@@ -408,6 +409,6 @@ def _entry_family(c: ClaimedFormula, kind: str = "finite"):
     cl = claim(c.claim)
     for name, kw in BUILTIN_CASES:  # the first built-in case the claim applies to (gaussian-metric-bures: d >= 2)
         fam = make(name, **dict(kw))
-        if getattr(fam, "kind", "finite") == kind and (cl.applies is None or cl.applies(fam) is None):
+        if supports(fam).kind == kind and (cl.applies is None or cl.applies(fam) is None):
             return fam
     raise ParameterError(f"no built-in family the claim {c.claim!r} applies to: give family=")

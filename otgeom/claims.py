@@ -297,7 +297,9 @@ class Claim:
 
     def applies_to(self, family: Any) -> bool:
         """Whether the claim is about families of this kind (finite-state or LQ)."""
-        return getattr(family, "kind", "finite") == self.family_kind
+        from otgeom.families.protocol import supports
+
+        return supports(family).kind == self.family_kind
 
     def with_formula(self, formula: Any, name: str = "user") -> "Claim":
         """The same check with another formula under test (called as :attr:`signature` says).  ``name`` may not be

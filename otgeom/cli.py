@@ -164,32 +164,15 @@ def _read_json_file(path: str, what: str, error: type) -> Any:
 
 # --------------------------------------------------------------------------- commands
 def _cmd_families(args) -> int:
-    from otgeom.families import FAMILIES
-    from otgeom.families.lq import DESCRIPTION, EXAMPLES, PARAMETER_DOCS
+    from otgeom.families import KINDS
 
-    from otgeom.families import family
-
-    for name, spec in sorted(FAMILIES.items()):
-        print(f"{name}: {spec.description}")
-        for st in spec.structural:
-            print(f"    {st.name} (integer {st.low}..{st.high}, default {st.default}): {st.doc}")
-        structure = {st.name: st.default for st in spec.structural}
-        default = family(name)
-        fixed = {"n": str(default.n_states), "d": str(default.action_dim)}  # sizes that are not structural integers
-        for p in spec.parameters(structure):
-            shape = " x ".join(k if k in structure else fixed.get(k, k) for k in p.shape)
-            print(f"    {p.name} [{shape}] {p.domain.describe}: {p.doc}")
-    print(f"lq: {DESCRIPTION}")
-    for name, doc in PARAMETER_DOCS.items():
-        print(f"    {name}: {doc}")
-    print(f"    examples: {', '.join(EXAMPLES)} (default: scalar)")
-    from otgeom.families import GRID_FAMILIES
-
-    for name, gspec in sorted(GRID_FAMILIES.items()):
-        print(f"{name}: {gspec.description} (grid family: continuous states on a grid, THEORY.md section 6)")
-        for p in gspec.all_parameters:
-            print(f"    {p.name} ({p.domain}, default {p.default}): {p.doc}")
+    for kind in KINDS.values():  # each kind of family describes its own (otgeom.families.protocol)
+        for name in kind.names():
+            for line in kind.describe(name):
+                print(line)
     print("every number: 0 or 1e-300 <= |x| <= 1e15, at most 100 digits (see otgeom.limits)")
+    print("your own families: otgeom derive|eval|check|report --file F.toml (README, \"Your own families\"; "
+          "examples/families/)")
     return 0
 
 
@@ -200,12 +183,14 @@ def _cmd_derive(args) -> int:
 
     params = _parse_params(args.param)
     fam = _family_arg(args, params)
-    if getattr(fam, "kind", "finite") == "grid":
+    from otgeom.families import supports
+
+    if supports(fam).kind == "grid":
         if args.second_order:
             raise ParameterError(f"{fam.label}: --second-order is for finite families; a grid family's second "
                                  "order comes from its drift's and cost's action derivatives (printed without it)")
         return _derive_grid(fam)
-    if getattr(fam, "kind", "finite") == "lq":
+    if supports(fam).kind == "lq":
         if args.second_order:
             raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
                                  "are matrix formulas (THEORY.md section 5, `otgeom report lq`)")
@@ -295,10 +280,12 @@ def _cmd_eval(args) -> int:
 
     fam = _family_arg(args, _parse_params(args.param))
     data = _read_json_file(args.policy, "policy file", PolicyError)
-    kind = getattr(fam, "kind", "finite")
-    parse = {"lq": lq_policy_from_json, "grid": grid_policy_from_json}.get(kind, policy_from_json)
+    from otgeom.families import supports
+
+    can = supports(fam)  # the family says which policy file it reads and whether it has closed forms
+    parse = {"lq": lq_policy_from_json, "grid": grid_policy_from_json, "gaussian": policy_from_json}[can.policy_format]
     policy = parse(data, fam)
-    if args.symbolic and kind == "finite":
+    if args.symbolic and can.symbolic:
         check_symbolic_size(fam, second_order=args.hessian and fam.action_dim == 1)
     options: dict[str, Any] = {"symbolic": args.symbolic, "hessian": args.hessian}
     if "tolerance" in inspect.signature(evaluate).parameters:

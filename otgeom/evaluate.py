@@ -411,7 +411,10 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
 
     if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance > 0):
         raise ParameterError(f"tolerance = {tolerance!r} must be a positive number")
-    if getattr(family, "kind", "finite") == "grid":
+    from otgeom.families.protocol import supports
+
+    can = supports(family)  # the family declares its evaluation route (otgeom.families.protocol)
+    if can.evaluation == "sparse-grid":
         if hessian or symbolic:
             raise ParameterError(f"{family.label}: --{'hessian' if hessian else 'symbolic'} is for finite families "
                                  "with symbolic primitives; a grid family is evaluated on its sparse chain (otgeom "
@@ -431,12 +434,12 @@ def evaluate(family, policy, symbolic: bool = False, hessian: bool = False, tole
                 raise NotConvergedError(reason, out)
         json.dumps(out)
         return out
-    if hessian and (getattr(family, "kind", "finite") == "lq" or family.action_dim != 1):
+    if hessian and not can.second_order:
         what = "the lq family (its Hessians are in K, Sigma: see hessian_opt_eigenvalues)" \
-            if getattr(family, "kind", "finite") == "lq" else f"d = {family.action_dim}"
+            if can.kind == "lq" else f"d = {family.action_dim}"
         raise ParameterError(f"{family.label}: --hessian is defined for finite families with d = 1 in the "
                              f"coordinates (m_0, sigma_0, m_1, sigma_1, ...), not for {what}")
-    if getattr(family, "kind", "finite") == "lq":
+    if can.evaluation == "lyapunov":
         body = _lq(family, policy, symbolic)
         method = body.pop("method", "numeric")
         out = {"family": family.label, "parameters": family.parameters_json(), "method": method}

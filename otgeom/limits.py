@@ -282,7 +282,9 @@ def float_array(value: Any, where: str, error: type = ParameterError) -> np.ndar
 # --------------------------------------------------------------------------- sizes
 def check_symbolic_size(family: Any, second_order: bool = False) -> None:
     """Refuse a symbolic derivation beyond :data:`SYMBOLIC_MAX_STATES` (or :data:`SECOND_ORDER_MAX_STATES`)."""
-    if getattr(family, "kind", "finite") != "finite":
+    from otgeom.families.protocol import supports
+
+    if not supports(family).symbolic:
         return
     n, d = family.n_states, family.action_dim
     cap = SECOND_ORDER_MAX_STATES if second_order and d == 1 else SYMBOLIC_MAX_STATES.get(d, 0)
@@ -327,7 +329,9 @@ def explain_underflow(family: Any) -> Iterator[None]:
 
 
 def _underflowed(family: Any, classes: Any) -> tuple[int, int] | None:
-    if getattr(family, "kind", "finite") != "finite" or not classes:
+    from otgeom.families.protocol import supports
+
+    if supports(family).kind != "finite" or not classes:
         return None
     n = family.n_states
     for closed in classes:

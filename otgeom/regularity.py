@@ -28,6 +28,7 @@ import numpy as np
 import sympy as sp
 
 from otgeom.numeric.certificates import ASSUMPTIONS, Certificate, Certificates, chain_certificates
+from otgeom.families.protocol import supports
 
 __all__ = ["family_certificates", "policy_certificates", "measurability_certificates", "smoothness",
            "kernel_lipschitz", "ASSUMPTIONS", "Certificate", "Certificates", "certify"]
@@ -178,7 +179,7 @@ def family_certificates(family, assumptions=None) -> Certificates:
     structural bounds for R1, R2 and aperiodicity, the R3 scan for R3 (what :meth:`otgeom.claims.Claim.run`
     asks).  For the other kinds of family the assumptions depend on the policy and are certified where the
     policy is known."""
-    if getattr(family, "kind", "finite") != "finite":
+    if supports(family).kind != "finite":
         return Certificates(())
     need = set(ASSUMPTIONS) if assumptions is None else set(assumptions)
     parts = Certificates(())
@@ -234,7 +235,7 @@ def measurability_certificates(family, policy=None) -> Certificates:
     constant in x, :math:`\\|2B^\\top PA\\|_2`, is reported.  Grid families: see
     difference quotients under refinement
     (:func:`otgeom.numeric.measurability.grid_measurability`)."""
-    kind = getattr(family, "kind", "finite")
+    kind = supports(family).kind
     if kind == "finite":
         return Certificates((Certificate("measurable", "measurable", True, None,
                                          "finite state space: every function of the state is measurable", "family",
@@ -254,7 +255,7 @@ def certify(family, policy=None) -> Certificates:
     (for lq at ``policy``, an :class:`~otgeom.numeric.lq.LQPolicy`, default the optimum; for grid families
     ``policy(points) -> (mean, std)``, default the family's initial policy)."""
     certs = family_certificates(family)
-    if policy is not None and getattr(family, "kind", "finite") == "finite":
+    if policy is not None and supports(family).kind == "finite":
         from otgeom.numeric.witness import gaussian_chain
 
         sol = gaussian_chain(family.primitives(), policy, owner=family.label).sol  # P and rho, no gradient

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from otgeom.errors import ParameterError
+from otgeom.families.protocol import supports
 
 __all__ = ["SavedResult", "save_result", "load_result", "family_reference", "family_from_reference", "KINDS"]
 
@@ -56,10 +57,11 @@ def family_reference(family) -> dict[str, Any]:
         from otgeom.familyfile import family_file_digest
 
         ref["file_sha256"] = family_file_digest(source)
-    if getattr(family, "kind", "finite") == "lq":
+    kind = supports(family).kind
+    if kind == "lq":
         ref["parameters"] = {k: np.vectorize(str, otypes=[object])(np.asarray(v, dtype=object)).tolist()
                              for k, v in family.exact.items()}
-    elif hasattr(family, "structure") and hasattr(family, "values") and getattr(family, "kind", "finite") == "finite":
+    elif kind == "finite":
         ref["parameters"] = {**dict(family.structure),
                              **{k: np.vectorize(str, otypes=[object])(v).tolist() if v.shape else str(v[()])
                                 for k, v in family.values.items()}}

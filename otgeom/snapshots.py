@@ -47,15 +47,17 @@ def builtin_derivations() -> list:
     """
     from otgeom.families import BUILTIN_CASES, family
     from otgeom.symbolic.geometry import first_order
+    from otgeom.families.protocol import supports
     from otgeom.symbolic.lq import scalar_lq
     from otgeom.symbolic.second_order import second_order
 
     out, seen = [], set()
     for name, kw in BUILTIN_CASES:
         fam = family(name, **kw)
-        if getattr(fam, "kind", "finite") == "grid":
+        kind = supports(fam).kind
+        if kind == "grid":
             continue  # numeric families: their drift and cost derivatives are one sympy diff each, no derivation
-        if getattr(fam, "kind", "finite") == "lq":
+        if kind == "lq":
             ders = [scalar_lq()]
         else:
             ders = [first_order(fam)] + ([second_order(fam)] if fam.action_dim == 1 else [])

@@ -420,3 +420,28 @@ def test_the_readme_family_file_loads():
 def test_long_flat_sums_are_not_depth():
     out = parse_expression(" + ".join(["a"] * 900), _SCOPE)
     assert out == 900 * _A
+
+
+# ----------------------------------------------------------------------------- the family protocol
+def test_every_family_declares_what_it_supports():
+    from otgeom.families import KINDS, supports
+
+    for kind in KINDS.values():
+        for name in kind.names():
+            can = supports(kind.make(name))
+            assert can.kind == kind.name and can.evaluation and can.policy_format
+            assert kind.describe(name)[0].startswith(f"{name}: ")
+    fam = load_family(EXAMPLES / "queue3.toml")
+    assert supports(fam).kind == "finite" and supports(fam).second_order
+    assert not supports(otgeom.family("modulated", n=2, d=2)).second_order
+    with pytest.raises(otgeom.ParameterError, match="not an otgeom family"):
+        supports(object())
+
+
+def test_no_module_tests_family_classes_by_hand():
+    """The command line, check, report, eval and the certificates ask the protocol (otgeom.families.protocol)."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = [str(p.relative_to(root)) for d in ("otgeom", "proofs_checks") for p in (root / d).rglob("*.py")
+                 if 'getattr(fam, "kind"' in p.read_text() or 'getattr(family, "kind"' in p.read_text()
+                 or "isinstance(fam, LQFamily)" in p.read_text() or "isinstance(family, LQFamily)" in p.read_text()]
+    assert offenders == []

@@ -3,8 +3,10 @@
 ``family(name, **params)`` validates and returns a :class:`Family` (finite states, symbolic
 primitives), for ``lq`` an :class:`~otgeom.families.lq.LQFamily` (continuous states, closed forms), or
 for a grid family (``grid-linear``, ``double-well``, ``pendulum``) a :class:`~otgeom.families.grid.GridFamily`
-(continuous states on a grid, sparse numeric chain); each carries ``kind`` (``"finite"`` / ``"lq"`` /
-``"grid"``), which decides the claims that apply.
+(continuous states on a grid, sparse numeric chain).  Each declares what it supports (``supports``, a
+:class:`~otgeom.families.protocol.Supports`: its kind, which decides the claims that apply and the report's
+sections, the symbolic layer, the second order, the route of ``eval``, the policy file); :data:`KINDS` registers
+the kinds with their names, constructors and ``otgeom families`` lines.
 ``BUILTIN_CASES`` are the instances the claim suite runs on by default.
 """
 from __future__ import annotations
@@ -17,10 +19,11 @@ from otgeom.families import (double_well, grid_linear, kinked, modulated, pendul
 from otgeom.families._base import Domain, Family, FamilySpec, Parameter, Primitives, Structural
 from otgeom.families.grid import GridFamily, GridSpec
 from otgeom.families.lq import LQFamily, lq_family
+from otgeom.families.protocol import FamilyKind, Supports, supports
 
 __all__ = ["FAMILIES", "BUILTIN_CASES", "family", "builtin_cases", "Family", "FamilySpec", "Parameter",
            "Domain", "Structural", "Primitives", "LQFamily", "family_names", "GRID_FAMILIES", "GridFamily",
-           "COUNTEREXAMPLES"]
+           "COUNTEREXAMPLES", "KINDS", "FamilyKind", "Supports", "supports"]
 
 FAMILIES: dict[str, FamilySpec] = {m.SPEC.name: m.SPEC for m in (switch2, modulated, reducible, transient, periodic,
                                                                    kinked)}
@@ -48,22 +51,55 @@ BUILTIN_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+def _describe_finite(name: str) -> list[str]:
+    spec = FAMILIES[name]
+    lines = [f"{name}: {spec.description}"]
+    for st in spec.structural:
+        lines.append(f"    {st.name} (integer {st.low}..{st.high}, default {st.default}): {st.doc}")
+    structure = {st.name: st.default for st in spec.structural}
+    default = spec.instantiate()
+    fixed = {"n": str(default.n_states), "d": str(default.action_dim)}  # sizes that are not structural integers
+    for p in spec.parameters(structure):
+        shape = " x ".join(k if k in structure else fixed.get(k, k) for k in p.shape)
+        lines.append(f"    {p.name} [{shape}] {p.domain.describe}: {p.doc}")
+    return lines
+
+
+def _describe_lq(name: str) -> list[str]:
+    from otgeom.families.lq import DESCRIPTION, EXAMPLES, PARAMETER_DOCS
+
+    return [f"lq: {DESCRIPTION}", *(f"    {k}: {doc}" for k, doc in PARAMETER_DOCS.items()),
+            f"    examples: {', '.join(EXAMPLES)} (default: scalar)"]
+
+
+def _describe_grid(name: str) -> list[str]:
+    gspec = GRID_FAMILIES[name]
+    return [f"{name}: {gspec.description} (grid family: continuous states on a grid, THEORY.md section 6)",
+            *(f"    {p.name} ({p.domain}, default {p.default}): {p.doc}" for p in gspec.all_parameters)]
+
+
+#: the kinds of family (:mod:`otgeom.families.protocol`), in the order ``otgeom families`` lists them; a new kind
+#: of family is its module plus one entry here
+KINDS: dict[str, FamilyKind] = {
+    "finite": FamilyKind("finite", lambda: sorted(FAMILIES), lambda name, **kw: FAMILIES[name].instantiate(**kw),
+                         _describe_finite),
+    "lq": FamilyKind("lq", lambda: ["lq"], lambda name, **kw: lq_family(**kw), _describe_lq),
+    "grid": FamilyKind("grid", lambda: sorted(GRID_FAMILIES),
+                       lambda name, **kw: GRID_FAMILIES[name].instantiate(**kw), _describe_grid),
+}
+
+
 def family_names() -> list[str]:
     """Every family name, finite-state and continuous."""
-    return sorted([*FAMILIES, *GRID_FAMILIES, "lq"])
+    return sorted(n for k in KINDS.values() for n in k.names())
 
 
 def family(name: str, **params: Any) -> Family | LQFamily | GridFamily:
     """Instantiate a registered family by name (unspecified parameters take their defaults)."""
-    if name == "lq":
-        return lq_family(**params)
-    if name in GRID_FAMILIES:
-        return GRID_FAMILIES[name].instantiate(**params)
-    try:
-        spec = FAMILIES[name]
-    except KeyError:
-        raise ParameterError(f"unknown family {name!r}; known: {', '.join(family_names())}") from None
-    return spec.instantiate(**params)
+    for k in KINDS.values():
+        if name in k.names():
+            return k.make(name, **params)
+    raise ParameterError(f"unknown family {name!r}; known: {', '.join(family_names())}")
 
 
 def builtin_cases() -> list[Family]:

@@ -419,6 +419,15 @@ class Family:
     #: finite state space (the claims of THEORY.md sections 1-4 apply); see ``LQFamily.kind``
     kind = "finite"
 
+    @property
+    def supports(self):
+        """What this family supports (:mod:`otgeom.families.protocol`): the finite kind, the symbolic layer (tried;
+        a family outside the closed-form class says why), the second order when d = 1."""
+        from otgeom.families.protocol import Supports
+
+        return Supports(kind="finite", symbolic=True, second_order=self.action_dim == 1, evaluation="quadrature",
+                        policy_format="gaussian")
+
     def __post_init__(self) -> None:
         d = self.spec.action_dim(self.structure)
         action = tuple(sp.Symbol(f"a_{i}" if d > 1 else "a", real=True) for i in range(d))

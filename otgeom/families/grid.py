@@ -215,6 +215,15 @@ class GridFamily:
 
     kind = "grid"
 
+    @property
+    def supports(self):
+        """What this family supports (:mod:`otgeom.families.protocol`): the sparse grid chain, no symbolic layer,
+        policies as a mean and std per cell."""
+        from otgeom.families.protocol import Supports
+
+        return Supports(kind="grid", symbolic=False, second_order=False, evaluation="sparse-grid",
+                        policy_format="grid")
+
     def __post_init__(self) -> None:
         axes = tuple(self.spec.axes(self.values))
         object.__setattr__(self, "axes", axes)

@@ -113,6 +113,14 @@ class LQFamily:
     kind = "lq"
 
     @property
+    def supports(self):
+        """What this family supports (:mod:`otgeom.families.protocol`): its own closed forms, no Gaussian-family
+        second order, the Lyapunov route of ``eval``, policies (K, Sigma)."""
+        from otgeom.families.protocol import Supports
+
+        return Supports(kind="lq", symbolic=False, second_order=False, evaluation="lyapunov", policy_format="lq")
+
+    @property
     def name(self) -> str:
         return "lq"
 

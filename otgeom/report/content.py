@@ -46,6 +46,7 @@ import numpy as np
 import sympy as sp
 
 from otgeom.errors import NotConvergedError
+from otgeom.families.protocol import supports
 from otgeom.report.document import Equation, Literal, Para, Report, Section, Table
 from otgeom.report.plots import line_figure
 from otgeom.textfmt import number as _fmt  # the one number formatter of text output
@@ -1331,10 +1332,11 @@ def rebuild_params(family) -> dict:
 
         base = load_family(source).values
         return {k: _exact_json(v) for k, v in family.values.items() if not _same_exact(base[k], v)}
-    if getattr(family, "kind", "finite") == "grid":  # floats, integers and words: the values that differ
+    kind = supports(family).kind
+    if kind == "grid":  # floats, integers and words: the values that differ
         default = family.spec.instantiate().values
         return {k: v for k, v in family.values.items() if default.get(k) != v}
-    if getattr(family, "kind", "finite") == "lq":
+    if kind == "lq":
         if family.example:
             ref = make("lq", example=family.example).exact
             if all(_same_exact(ref[k], v) for k, v in family.exact.items()):
@@ -1383,7 +1385,7 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     """
     from otgeom.numeric.policies import GaussianPolicy
 
-    kind = getattr(family, "kind", "finite")
+    kind = supports(family).kind  # the family's kind picks its sections (otgeom.families.protocol)
     if params is None:
         params = rebuild_params(family)
     ctx: dict[str, Any] = {"t_end": t_end, "params": params}
