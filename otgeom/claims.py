@@ -384,7 +384,7 @@ class Claim:
                  if exc.decided and exc.assumption not in self.requires else "")
             return Verdict(verdict="inconclusive", error=None, where=exc.diagnosis,
                                details={"reason": f"{why}: {exc}"}, **base)
-        except Exception as exc:  # noqa: BLE001 - whatever a user's formula raises is its verdict, not a crash
+        except (Exception, SystemExit) as exc:  # whatever a user's formula raises (even sys.exit) is its verdict
             if self.formula_name == "theory":
                 raise
             # a user's or mutant formula that cannot even be evaluated is not refuted on its numbers: its own verdict

@@ -102,9 +102,13 @@ class _Source:
         if line is None:
             last = key.split(".")[-1].split("[")[0]
             table = ".".join(key.split(".")[:-1])
+            start = 0  # a key of a table is looked for after the table's header, so parameters.k.default is k's
             for i, ln in enumerate(self.lines):
-                if re.match(rf"\s*{re.escape(last)}\s*=", ln) or (not table and ln.strip() == f"[{key}]") or \
-                        ln.strip() == f"[{key}]":
+                if table and ln.strip() == f"[{table}]":
+                    start = i
+                    break
+            for i, ln in enumerate(self.lines[start:], start):
+                if re.match(rf"\s*{re.escape(last)}\s*=", ln) or ln.strip() == f"[{key}]":
                     line = i + 1
                     break
         out = self.name + (f", line {line}" if line else "") + (f", column {col}" if col and expr is not None else "")

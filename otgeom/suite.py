@@ -102,8 +102,9 @@ def run_suite(families: Sequence[Any] | None = None, claims: Sequence[Any] | Non
     ``theory``: run under a changed theory (:mod:`otgeom.theory`): its definitions are read by the witnesses and
     its formulas replace the claims'.  A changed theory runs in this process (``workers`` is then ignored): its
     definitions are Python objects of the caller.  A claim the theory does not affect (:meth:`Theory.affects`:
-    neither its formula nor a definition its witness reads changes) says so in ``details["theory"]``.  ``workers``: 1 (default), N forked processes, or None (one per
-    core); ``scheduler``: a Dask scheduler's address.
+    neither its formula nor a definition its witness reads changes) says so in ``details["theory"]``.
+    ``workers``: 1 (default), N forked processes, or None (one per core); ``scheduler``: a Dask scheduler's
+    address.
     """
     pairs = suite_pairs(families, claims)
     if theory is not None and not theory.is_reference:

@@ -445,3 +445,10 @@ def test_no_module_tests_family_classes_by_hand():
                  if 'getattr(fam, "kind"' in p.read_text() or 'getattr(family, "kind"' in p.read_text()
                  or "isinstance(fam, LQFamily)" in p.read_text() or "isinstance(family, LQFamily)" in p.read_text()]
     assert offenders == []
+
+
+def test_a_parameter_error_points_at_that_parameter_line():
+    text = BASE.replace("default = [1, 2]", "default = [1, -2]")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "[1, -2]" in ln)
+    with pytest.raises(FamilyFileSemanticError, match=rf"x.toml, line {line} \(parameters.k.default\)"):
+        load_family_text(text, "x.toml")
