@@ -265,7 +265,7 @@ def find_critical_points(family, starts: int = 8, seed: int = 0, sigma_range: tu
         u0[1::2] = np.log(rng.uniform(0.2, 1.5, n))
         with np.errstate(all="ignore"):
             try:
-                r = root(lambda u: system(u)[0], u0, jac=lambda u: system(u)[1], method="lm",
+                r = root(system, u0, jac=True, method="lm",  # one evaluation gives the gradient and its Jacobian
                          options={"xtol": 1e-15, "ftol": 1e-15, "maxiter": 2000})
             except (ArithmeticError, ValueError, np.linalg.LinAlgError):
                 continue

@@ -567,7 +567,7 @@ def _cmd_check(args) -> int:
         raise ParameterError("--theory runs the changed theory in this process (its definitions are Python objects "
                              "of FILE.py); --scheduler is for the suite alone")
     theory = _load_theory(args.theory, args.timeout) if args.theory else None
-    from proofs_checks import CLAIMS, claim
+    from proofs_checks import CLAIMS
 
     known = [c.name for c in CLAIMS]
     for name in args.claim:
@@ -605,14 +605,13 @@ def _cmd_check(args) -> int:
             raise ParameterError("--param needs --family or --file")
         specs = [(n, dict(kw)) for n, kw in BUILTIN_CASES]
         fams = [_make_family(n, dict(kw)) for n, kw in specs]
-    claims = [claim(c) for c in args.claim] if args.claim else CLAIMS
+    from otgeom.suite import suite_pairs, suite_records
+
     # the suite's (family, family name, family parameters, claim) pairs in suite order
-    pairs = [(fam, name, kw, c) for fam, (name, kw) in zip(fams, specs) for c in claims
-             if c.applies_to(fam) or args.claim]  # the default suite pairs claims with families of their kind
+    pairs = suite_pairs([(name, kw, fam) for fam, (name, kw) in zip(fams, specs)], args.claim or None)
     if theory is not None:
         return _check_theory(pairs, theory, args)
     results = []
-    from otgeom.suite import suite_records
 
     with suite_records(pairs, args.seed, _workers(args), args.scheduler) as records:  # workers started first
         if not args.json:

@@ -84,7 +84,6 @@ class Scope:
         return sorted(set(self.symbols) | set(self.arrays) | set(self.indices) | set(CONSTANTS))
 
 
-_ALLOWED_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _INDEX_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Mod: "%"}
 
 
@@ -238,29 +237,19 @@ def _build(node: ast.AST, scope: Scope, depth: int, decimals: Mapping[int, sp.Ra
         return -x if isinstance(node.op, ast.USub) else x if isinstance(node.op, ast.UAdd) else _refuse(node)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
         return _chain(node, scope, depth, decimals)
-    if isinstance(node, ast.BinOp):
-        if type(node.op) not in _ALLOWED_BINOPS:
+    if isinstance(node, ast.BinOp):  # + - * / are chains (above); of the rest only ** is allowed
+        if not isinstance(node.op, ast.Pow):
             _refuse(node)
         x = _build(node.left, scope, depth + 1, decimals)
         y = _build(node.right, scope, depth + 1, decimals)
-        if isinstance(node.op, ast.Pow):
-            if y.is_Number and (not y.is_Rational or abs(y) > MAX_POWER):
-                raise UnsafeExpressionError(f"a power with exponent {_short(y)}: numeric exponents must be "
-                                            f"rational with |exponent| <= {MAX_POWER}", _col(node))
-            if x.is_Number and x != 0 and not y.is_Number:
-                pass  # e.g. 2**k[s]: symbolic, evaluated in float64 later
-            if x.is_Number and y.is_Number:
-                bound = abs(float(y)) * abs(float(sp.log(abs(x), 10))) if x != 0 else 0.0
-                if bound > 300:
-                    raise UnsafeExpressionError("a constant power beyond what float64 represents", _col(node))
-            out = x ** y
-        elif isinstance(node.op, ast.Div):
-            if y == 0:
-                raise UnsafeExpressionError("division by zero", _col(node))
-            out = x / y
-        else:
-            out = {ast.Add: lambda: x + y, ast.Sub: lambda: x - y, ast.Mult: lambda: x * y}[type(node.op)]()
-        return _checked(out, node)
+        if y.is_Number and (not y.is_Rational or abs(y) > MAX_POWER):
+            raise UnsafeExpressionError(f"a power with exponent {_short(y)}: numeric exponents must be "
+                                        f"rational with |exponent| <= {MAX_POWER}", _col(node))
+        if x.is_Number and y.is_Number:  # a symbolic exponent (2**k[s]) is evaluated in float64 later
+            bound = abs(float(y)) * abs(float(sp.log(abs(x), 10))) if x != 0 else 0.0
+            if bound > 300:
+                raise UnsafeExpressionError("a constant power beyond what float64 represents", _col(node))
+        return _checked(x ** y, node)
     if isinstance(node, ast.Call):
         fn, arity = FUNCTIONS[node.func.id]
         if arity is None and len(node.args) > MAX_MINMAX_ARGS:

@@ -57,9 +57,9 @@ import sympy as sp
 from otgeom.errors import (FamilyError, FamilyFileError, FamilyFileSchemaError, FamilyFileSemanticError,
                            FamilyFileSyntaxError, OtgeomError, ParameterError)
 from otgeom.expressions import CONSTANTS, FUNCTIONS, Scope, UnsafeExpressionError, parse_expression
-from otgeom.limits import MAX_FILE_BYTES, excerpt, read_user_file
+from otgeom.limits import excerpt, read_user_file
 
-__all__ = ["load_family", "load_family_text", "family_file_digest", "SCHEMA_KEYS", "DOMAINS"]
+__all__ = ["load_family", "load_family_text", "family_file_digest", "family_source", "SCHEMA_KEYS", "DOMAINS"]
 
 TOP_KEYS = ("name", "description", "states", "action_dim", "policy", "parameters", "definitions", "cost", "kernel")
 PARAMETER_KEYS = ("shape", "domain", "interval", "default", "description")
@@ -115,6 +115,11 @@ class _Source:
         return f"{out} ({key})"
 
 
+def family_source(family: Any) -> str | None:
+    """The absolute path of the family file ``family`` was loaded from (None for a built-in family)."""
+    return getattr(getattr(family, "spec", None), "source", None)
+
+
 def family_file_digest(path: str) -> str:
     """sha256 of the file's bytes (what a saved result records, so a colleague can check they have the same file)."""
     return hashlib.sha256(read_user_file(path, "family file", error=FamilyFileSchemaError)).hexdigest()
@@ -124,9 +129,7 @@ def load_family(path: str | os.PathLike, **params: Any):
     """The family a TOML file defines (see the module docstring), with parameter values ``params`` overriding its
     defaults.  Nothing in the file is executed."""
     path = os.fspath(path)
-    data = read_user_file(path, "family file", error=FamilyFileSchemaError)
-    if len(data) > MAX_FILE_BYTES:  # read_user_file already refuses it; kept for clarity
-        raise FamilyFileSchemaError(f"family file {excerpt(path, 200, quote=False)} is larger than 1 MiB")
+    data = read_user_file(path, "family file", error=FamilyFileSchemaError)  # a regular file of at most 1 MiB
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -51,11 +51,11 @@ class SavedResult:
 def family_reference(family) -> dict[str, Any]:
     """What rebuilds ``family`` exactly: its name, exact parameter values and, for a family file, the file and the
     sha256 of its bytes."""
-    source = getattr(getattr(family, "spec", None), "source", None)
+    from otgeom.familyfile import family_file_digest, family_source
+
+    source = family_source(family)
     ref: dict[str, Any] = {"name": family.name, "file": source, "file_sha256": None}
     if source is not None:
-        from otgeom.familyfile import family_file_digest
-
         ref["file_sha256"] = family_file_digest(source)
     kind = supports(family).kind
     if kind == "lq":

@@ -23,8 +23,8 @@ def suite_pairs(families: Sequence[Any] | None = None, claims: Sequence[Any] | N
                 ) -> list[tuple[Any, str, dict, Claim]]:
     """The (family, family name, its parameters, claim) pairs of a run, in suite order.
 
-    ``families``: None (the built-in cases), or items that are a family instance, a family name, or
-    ``(name, params)``.  ``claims``: None (every claim, each paired with the families of its kind), or claim names
+    ``families``: None (the built-in cases), or items that are a family instance, a family name, ``(name, params)``,
+    or ``(name, params, instance)`` (an instance already built from them: forked workers find it under that name).  ``claims``: None (every claim, each paired with the families of its kind), or claim names
     or :class:`~otgeom.claims.Claim` objects (each paired with every family: a claim about another kind of family
     says ``not-applicable``).
     """
@@ -38,6 +38,8 @@ def suite_pairs(families: Sequence[Any] | None = None, claims: Sequence[Any] | N
             fams.append((make(item), item, {}))
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
             fams.append((make(item[0], **dict(item[1])), item[0], dict(item[1])))
+        elif isinstance(item, tuple) and len(item) == 3 and isinstance(item[0], str):
+            fams.append((item[2], item[0], dict(item[1])))
         else:  # an instance: forked workers find it under a key of its own
             fams.append((item, f"<instance {id(item):x}>", {}))
     chosen = CLAIMS if claims is None else [c if isinstance(c, Claim) else claim(c) for c in claims]

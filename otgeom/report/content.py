@@ -1325,11 +1325,10 @@ def rebuild_params(family) -> dict:
     family is that example unchanged, otherwise every matrix; grid families: the values that differ.
     """
     from otgeom.families import family as make
+    from otgeom.familyfile import family_source, load_family
 
-    source = getattr(getattr(family, "spec", None), "source", None)
+    source = family_source(family)
     if source is not None:  # a family file: the values that differ from the file's defaults
-        from otgeom.familyfile import load_family
-
         base = load_family(source).values
         return {k: _exact_json(v) for k, v in family.values.items() if not _same_exact(base[k], v)}
     kind = supports(family).kind
@@ -1353,7 +1352,9 @@ def _cli_family(family) -> str:
     """How the command line names ``family``: its name, or ``--file PATH`` for a family file."""
     import shlex
 
-    source = getattr(getattr(family, "spec", None), "source", None)
+    from otgeom.familyfile import family_source
+
+    source = family_source(family)
     return family.name if source is None else f"--file {shlex.quote(source)}"
 
 
