@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -82,3 +84,19 @@ print("max relative |dJ/dt + |grad J|^2| / |grad J|^2 in the interior:",
 from proofs_checks import claim
 
 claim("energy-decay").run(fam, seed=0)
+
+# %% [markdown]
+# The numbers of `otgeom report` are records you can compute and read here: `otgeom.analysis.analyse`
+# integrates the derived flow from the reference policy (means 0, covariances I), takes its end point as the
+# optimum when the gradient norm is below 1e-12, and compares the linear rate of $J(t) - J^*$ predicted from the
+# Hessian spectrum, $2\lambda_{\min}(G^{-1}H)$, with a log-linear fit. The report only typesets this record
+# (`build_report(fam, analysis=a)` reuses it).
+
+# %%
+from otgeom.analysis import analyse
+
+a = analyse(fam)
+print("J* =", a.optimum.J, " eig(G^-1 H) =", np.round(a.optimum.spectrum, 6))
+print("rate of J(t) - J*: predicted", round(a.predicted_rate, 4), " measured", round(a.measured_rate.rate, 4),
+      f"(fit on t in [{a.measured_rate.t_lo:g}, {a.measured_rate.t_hi:g}])")
+print("Newton on particles reaches J =", a.newton.result.J, "with order", round(a.newton.order, 2))

@@ -177,24 +177,18 @@ def _cmd_families(args) -> int:
 
 
 def _cmd_derive(args) -> int:
+    from otgeom.families import supports
+
+    params = _parse_params(args.param)
+    fam = _family_arg(args, params)
+    return DERIVE[supports(fam).kind](fam, params, args)  # the family's kind picks its printer
+
+
+def _derive_finite(fam, params: dict[str, Any], args) -> int:
     import sympy as sp
 
     from otgeom.symbolic.geometry import first_order
 
-    params = _parse_params(args.param)
-    fam = _family_arg(args, params)
-    from otgeom.families import supports
-
-    if supports(fam).kind == "grid":
-        if args.second_order:
-            raise ParameterError(f"{fam.label}: --second-order is for finite families; a grid family's second "
-                                 "order comes from its drift's and cost's action derivatives (printed without it)")
-        return _derive_grid(fam)
-    if supports(fam).kind == "lq":
-        if args.second_order:
-            raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
-                                 "are matrix formulas (THEORY.md section 5, `otgeom report lq`)")
-        return _derive_lq(fam, params)
     if args.second_order:
         from otgeom.symbolic.second_order import second_order
 
@@ -239,7 +233,10 @@ def _cmd_derive(args) -> int:
     return 0
 
 
-def _derive_grid(fam) -> int:
+def _derive_grid(fam, params: dict[str, Any], args) -> int:
+    if args.second_order:
+        raise ParameterError(f"{fam.label}: --second-order is for finite families; a grid family's second "
+                             "order comes from its drift's and cost's action derivatives (printed without it)")
     ex = fam.expressions
     print(f"# {fam.label}: grid family, {fam.n_states} states on "
           + " x ".join(f"{ax.name} in [{ax.lo:.6g}, {ax.hi:.6g}] ({ax.cells} cells, {ax.boundary}, noise "
@@ -255,7 +252,10 @@ def _derive_grid(fam) -> int:
     return 0
 
 
-def _derive_lq(fam, params: dict[str, Any]) -> int:
+def _derive_lq(fam, params: dict[str, Any], args) -> int:
+    if args.second_order:
+        raise ParameterError(f"{fam.label}: --second-order is for finite families with d = 1; the LQ Hessians "
+                             "are matrix formulas (THEORY.md section 5, `otgeom report lq`)")
     from otgeom.symbolic.lq import scalar_lq
 
     D = scalar_lq()
@@ -271,6 +271,11 @@ def _derive_lq(fam, params: dict[str, Any]) -> int:
     for key, expr in D.outputs.items():
         print(f"{key} = {expr}")
     return 0
+
+
+#: ``otgeom derive``'s printer for each kind of family (``Supports.kind``; a new kind adds its printer here, beside
+#: its entries in ``otgeom.families.KINDS``, ``otgeom.analysis.ANALYSES`` and ``otgeom.report.content.SECTIONS``)
+DERIVE = {"finite": _derive_finite, "lq": _derive_lq, "grid": _derive_grid}
 
 
 def _cmd_eval(args) -> int:

@@ -6,7 +6,9 @@ it has the symbolic second order, the route ``otgeom eval`` takes and the policy
 line, ``check``, ``report``, ``eval`` and the certificates ask :func:`supports` instead of testing classes.
 
 :data:`KINDS` registers each kind with its names, its constructor and its lines in ``otgeom families``; a new kind
-of family is its module plus one :class:`FamilyKind` entry in :mod:`otgeom.families`.
+of family is its module plus one :class:`FamilyKind` entry in :mod:`otgeom.families` and, keyed by the same kind,
+its record (:data:`otgeom.analysis.ANALYSES`), its report sections (:data:`otgeom.report.content.SECTIONS`) and its
+``otgeom derive`` printer (:data:`otgeom.cli.DERIVE`); a test checks the four registries name the same kinds.
 """
 from __future__ import annotations
 

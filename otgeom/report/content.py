@@ -2,9 +2,16 @@ r"""What a report says about a family: definitions, assumptions, chain, geometry
 
 :func:`build_report` returns a :class:`~otgeom.report.document.Report` (data only, nothing written).
 The sections are one function each, listed per family kind in ``SECTIONS``; a later capability adds
-its section by adding a function there.  Every number comes from a fixed seed or a deterministic
+its section by adding a function there.  Sections only typeset: every number they show comes from the family's
+record (:func:`otgeom.analysis.analyse`, the same functions notebooks and tests call) and the claim verdicts
+(:func:`otgeom.suite.run_suite`), both computed once by :func:`build_report` or passed in
+(``tests/test_report_records.py`` renders a report with every numeric entry point disabled).  Every number comes from a fixed seed or a deterministic
 computation, and the report states the otgeom version, the exact parameters and the seed, so the
 same command gives the same bytes.
+
+A finite family outside the closed-form class (a family file with, say, a logistic kernel) takes the same path:
+its record has no derivation, the sections that print derived formulas are left out with the reason, and the flow,
+its end point's Hessian and Newton take the numeric route (quadrature, linear solves, particles).
 
 Finite families (Gaussian policies, THEORY.md sections 1-3): the formulas are the named definitions
 of :func:`otgeom.symbolic.chain.gaussian_chain` and :func:`otgeom.symbolic.geometry.first_order`;
@@ -45,7 +52,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from otgeom.errors import NotConvergedError
+from otgeom.analysis import (GRID_MAX_STEPS, GRID_TOL, NEWTON_PARTICLES, NEWTON_SEED, NEWTON_SPREAD, REFERENCE_POLICY,
+                             FiniteAnalysis, FlowRecord, GridAnalysis, GridRun, LQAnalysis, analyse, grid_particles)
 from otgeom.families.protocol import supports
 from otgeom.report.document import Equation, Literal, Para, Report, Section, Table
 from otgeom.report.plots import line_figure
@@ -53,9 +61,6 @@ from otgeom.textfmt import number as _fmt  # the one number formatter of text ou
 from otgeom.typeset import latex, latex_lines
 
 __all__ = ["build_report", "rebuild_params", "SECTIONS", "REFERENCE_POLICY"]
-
-#: the reference Gaussian policy of finite-family reports (certificates are computed there; the flow starts there)
-REFERENCE_POLICY = "means 0 and covariances I in every state"
 
 #: definitions longer than this (LaTeX characters) are shown with named common subexpressions
 CSE_THRESHOLD = 400
@@ -95,13 +100,18 @@ class _Definitions:
         return out
 
 
-def _claims_section(family, seed: int, verdicts: Sequence[Any] | None = None) -> Section:
-    """The suite's claims on this family: ``verdicts`` when given, else :func:`otgeom.suite.run_suite` (one forked
-    process per core)."""
-    if verdicts is None:
-        from otgeom.suite import run_suite
+@dataclass
+class _View:
+    """What the sections of one report read: the family's record (:func:`otgeom.analysis.analyse`), the user's
+    parameter overrides (for commands quoted in the text) and the numbering of the named subexpressions."""
 
-        verdicts = run_suite([family], seed=seed, workers=None)
+    a: Any
+    params: dict
+    defs: _Definitions
+
+
+def _claims_section(family, seed: int, verdicts: Sequence[Any]) -> Section:
+    """The suite's claims on this family: the ``verdicts`` of :func:`otgeom.suite.run_suite` (seed ``seed``)."""
     rows = []
     for r in verdicts:
         err = "-" if r.error is None else _fmt(r.error, 3)
@@ -132,7 +142,7 @@ def _meta(family, seed: int, command: str, extra: tuple = ()) -> tuple[tuple[str
 
 
 # ----------------------------------------------------------------- finite families
-def _finite_definitions(family, ctx) -> Section:
+def _finite_definitions(family, v: _View) -> Section:
     n, d = family.n_states, family.action_dim
     a = family.action
     blocks: list[Any] = [Para(f"{family.spec.description}. States $s \\in \\{{0, \\dots, {n - 1}\\}}$, "
@@ -152,10 +162,9 @@ def _finite_definitions(family, ctx) -> Section:
     return Section("Definitions", tuple(blocks))
 
 
-def _finite_regularity(family, ctx) -> Section:
-    from otgeom.evaluate import evaluate
-
-    ev = ctx["eval"] = evaluate(family, ctx["policy"], allow_unconverged=True)
+def _finite_regularity(family, v: _View) -> Section:
+    a: FiniteAnalysis = v.a
+    ev = a.evaluation
     reg = ev["regularity"]
     rows = [("kernel rows sum to 1", family.validation["rows-sum-to-one"]),
             ("kernel entries $\\ge 0$", family.validation["nonnegative"]),
@@ -169,9 +178,6 @@ def _finite_regularity(family, ctx) -> Section:
                            f"$h$ {_fmt(max(ev['error']['h']), 2)}; "
                            + ("every output within the target " if ev["converged"] else "NOT converged: ")
                            + (_fmt(ev['tolerance'], 2) if ev["converged"] else str(ev["not_converged"])))]
-    from otgeom.regularity import family_certificates, policy_certificates
-
-    pol_certs = policy_certificates(family, ctx["policy"], np.asarray(ev["P"], float), np.asarray(ev["rho"], float))
     return Section("Regularity assumptions and their certificates", (
         Para(f"Certificates at the reference policy ({REFERENCE_POLICY}), computed from the definitions "
              "(GTH elimination for $\\rho$, closed classes of the transition graph, the period):"),
@@ -179,10 +185,11 @@ def _finite_regularity(family, ctx) -> Section:
         Para(f"At that policy: $J = {_fmt(ev['J'], 10)}$, $\\rho = ({', '.join(_fmt(x, 6) for x in ev['rho'])})$, "
              f"$h = ({', '.join(_fmt(x, 6) for x in ev['h'])})$."),
         Para("Mixing, conditioning, moments and Lipschitz constants at that policy (otgeom.regularity):"),
-        _certificate_table(pol_certs, skip=("unique-stationary", "irreducible", "aperiodic", "positive-rho")),
+        _certificate_table(a.policy_certificates, skip=("unique-stationary", "irreducible", "aperiodic",
+                                                        "positive-rho")),
         Para("For every policy of the family (a symbolic argument on the kernel's entries, and R3 from c and p "
              "themselves; the statements hold whatever the policy is):"),
-        _certificate_table(family_certificates(family)),
+        _certificate_table(a.family_certificates),
     ))
 
 
@@ -193,29 +200,39 @@ def _certificate_table(certs, skip=()) -> Table:
         (c.name, c.assumption, verdict[c.holds], c.statement, c.method) for c in certs if c.name not in skip))
 
 
-def _finite_degenerate(family, ctx) -> Section:
+def _finite_degenerate(family, v: _View) -> Section:
     """The report of a finite family on which an assumption fails for every policy (or c, p have no closed form):
     the certificates, what breaks, and which sections are left out."""
-    from otgeom.regularity import family_certificates
-
-    certs = family_certificates(family)
+    certs = v.a.family_certificates
     failed = [c for c in certs if c.holds is False]
     blocks: list[Any] = [Para("Computed for every policy of the family (a symbolic argument on the kernel's entries, "
                               "and R3 from c and p themselves):"), _certificate_table(certs)]
     if failed:
         blocks.append(Para("What breaks: " + " ".join(f"{c.name} ({c.assumption}): {c.statement}." for c in failed)))
-    if ctx.get("no_closed_form"):
-        blocks.append(Para(f"The symbolic layer has no closed form here: {ctx['no_closed_form']}."))
+    if v.a.no_closed_form:
+        blocks.append(Para(f"The symbolic layer has no closed form here: {v.a.no_closed_form}."))
     blocks.append(Para("The sections that need the failing assumptions or the closed forms (the chain, the geometry, "
                        "the gradient, the second order, the optimum, the flows) are left out; the claim table says "
                        "which claims still apply and hold."))
     return Section("Regularity assumptions and their certificates", tuple(blocks))
 
 
-def _finite_chain(family, ctx) -> Section:
-    from otgeom.symbolic.chain import gaussian_chain
+def _finite_no_closed_form(family, v: _View) -> Section:
+    """A finite family outside the closed-form class: why, and which sections take the numeric route."""
+    return Section("Outside the closed-form class", (
+        Para(f"The symbolic layer has no closed form here: {v.a.no_closed_form}."),
+        Para("So the sections that print derived formulas (the chain, the geometry with its Christoffel symbols and "
+             "curvatures, the gradient and flow equations, the second-order matrices) are left out, and the claims "
+             "that test a symbolic output say not-applicable. Everything else takes the numeric route: the "
+             "certificates above from quadrature and GTH, the Gaussian flow below with its velocity "
+             "$\\dot m_s = -\\mathbb{E}[\\partial_a Q]$, $\\dot\\sigma_s = -\\sigma_s \\mathbb{E}[\\partial_a^2 Q]$ by "
+             "quadrature (`otgeom.numeric.flows.gaussian_projected_flow`), the Hessian at its end point by quadrature "
+             "and linear solves (`otgeom eval --hessian`), and Newton on particles."),
+    ))
 
-    C = gaussian_chain(family)
+
+def _finite_chain(family, v: _View) -> Section:
+    C = v.a.chain
     n, d = family.n_states, family.action_dim
     pol = "\\mathcal{N}(m_s, \\sigma_s^2)" if d == 1 else "\\mathcal{N}(m_s, \\Sigma_s)"
     blocks: list[Any] = [Para(
@@ -223,14 +240,14 @@ def _finite_chain(family, ctx) -> Section:
         "expectations; $\\rho$ comes from the Markov chain tree theorem ($\\tau_s$ are spanning-tree sums), "
         "$h$ from the all-minors forest theorem, normalised so that $\\rho^\\top h = 0$. Named definitions, "
         "in dependency order:")]
-    blocks += ctx["defs"].equations(C.definitions)
+    blocks += v.defs.equations(C.definitions)
     blocks.append(Para("The action-value function and its action gradient:"))
-    blocks += ctx["defs"].equations([(f"Q({s}, a)", C.outputs["Q"][s]) for s in range(n)])
+    blocks += v.defs.equations([(f"Q({s}, a)", C.outputs["Q"][s]) for s in range(n)])
     return Section("The chain: stationary law, ergodic cost, Poisson solution", tuple(blocks))
 
 
-def _finite_geometry(family, ctx) -> Section:
-    D = ctx["D"]
+def _finite_geometry(family, v: _View) -> Section:
+    D = v.a.derivation
     d = family.action_dim
     blocks: list[Any] = [Para(
         "The metric (THEORY.md section 2) weights the per-state Otto metric by the stationary law: "
@@ -247,7 +264,7 @@ def _finite_geometry(family, ctx) -> Section:
                            "field $e_i$; a covariance direction $\\dot\\Sigma_s$ is the linear field $v_s(a) = S(a - m_s)$ "
                            "with $S\\Sigma_s + \\Sigma_s S = \\dot\\Sigma_s$ (the Bures–Wasserstein tangent)."))
     if d == 1:
-        blocks += _christoffel_blocks(family, ctx) + _curvature_blocks(family, ctx)
+        blocks += _christoffel_blocks(family, v) + _curvature_blocks(family, v)
     else:
         blocks.append(Para("Christoffel symbols, geodesics and sectional curvature are derived in the coordinates "
                            "$\\theta = (m_s, \\sigma_s)$ of d = 1 families; for d > 1 the second-order objects are "
@@ -261,27 +278,13 @@ def _coord_tex(family) -> list[str]:
     return [latex(x) for x in gaussian_coordinates(family.n_states, family.action_dim)[2]]
 
 
-def _second_order_values(family, ctx) -> dict:
-    """The symbolic second-order outputs (d = 1) evaluated at the reference policy, computed once per report."""
-    if "S2" not in ctx:
-        from otgeom.symbolic.second_order import second_order
-
-        D2 = ctx["D2"] = second_order(family)
-        args = [float(v) for v in family.parameter_values()] + list(ctx["policy"].coordinates()) \
-            + [0.0] * (2 * family.n_states)
-        ctx["S2_args"] = args
-        ctx["S2"] = {k: np.array(v, float) for k, v in D2.evaluator(
-            ["christoffel", "hessian_coords", "hessian_riemannian"])(*args).items()}
-    return ctx["S2"]
-
-
 #: the report lists every Christoffel symbol for families with at most this many states
 CHRISTOFFEL_TABLE_MAX_STATES = 3
 
 
-def _christoffel_blocks(family, ctx) -> list:
-    S2 = _second_order_values(family, ctx)
-    D2 = ctx["D2"]
+def _christoffel_blocks(family, v: _View) -> list:
+    S2 = v.a.second_order_values
+    D2 = S2.D2
     defs = dict(D2.definitions)
     names = _coord_tex(family)
     chris = D2.outputs["christoffel"]
@@ -293,7 +296,7 @@ def _christoffel_blocks(family, ctx) -> list:
                 sym = chris[k][i][j]
                 if sym != 0:
                     rows.append((f"$\\Gamma^{{{names[k]}}}_{{{names[i]} {names[j]}}}$", f"${latex(defs.get(sym, sym))}$",
-                                 _fmt(S2["christoffel"][k, i, j], 6)))
+                                 _fmt(S2.christoffel[k, i, j], 6)))
     listed = [Table(("symbol", "derived", "value at the reference policy"), tuple(rows))] \
         if family.n_states <= CHRISTOFFEL_TABLE_MAX_STATES else []
     return [
@@ -309,20 +312,17 @@ def _christoffel_blocks(family, ctx) -> list:
              + (f"The {len(rows)} nonzero symbols ($i \\le j$; $\\Gamma^k_{{ij}} = \\Gamma^k_{{ji}}$) and their values "
                 "at the reference policy:" if listed else
                 f"There are {len(rows)} nonzero symbols ($i \\le j$); "
-                f"`otgeom derive {_cli_family(family)}{_param_args(ctx['params'])} --second-order` "
+                f"`otgeom derive {_cli_family(family)}{_param_args(v.params)} --second-order` "
                 "prints them.")),
         *listed,
     ]
 
 
-def _curvature_blocks(family, ctx) -> list:
-    if family.n_states > 3:
+def _curvature_blocks(family, v: _View) -> list:
+    sec = v.a.second_order_values.sectional
+    if sec is None:
         return [Para("Sectional curvatures are derived for n <= 3 (the Riemann tensor needs second derivatives of "
                      "every $\\rho_s$); this family has n = %d." % family.n_states)]
-    from otgeom.symbolic.second_order import curvature
-
-    _second_order_values(family, ctx)
-    sec = np.array(curvature(family).evaluator(["sectional"])(*ctx["S2_args"])["sectional"], float)
     names = _coord_tex(family)
     K = len(names)
     rows = tuple((f"$(\\partial_{{{names[i]}}}, \\partial_{{{names[j]}}})$", _fmt(sec[i, j], 6))
@@ -341,17 +341,15 @@ def _curvature_blocks(family, ctx) -> list:
     ]
 
 
-def _finite_gradient(family, ctx) -> Section:
-    from otgeom.symbolic.chain import gaussian_chain
-
-    C = gaussian_chain(family)
-    D = ctx["D"]
+def _finite_gradient(family, v: _View) -> Section:
+    C = v.a.chain
+    D = v.a.derivation
     n, d = family.n_states, family.action_dim
     blocks: list[Any] = [Para("The Wasserstein gradient of $J$ is the action gradient of $Q$ (THEORY.md section 3):"),
                          Equation(r"\operatorname{grad} J(s, a) = \nabla_a Q(s, a), \qquad "
                                   r"\frac{\partial J}{\partial m_s} = \rho_s\, \mathbb{E}_{\pi_s}[\nabla_a Q(s, \cdot)]",
                                   "grad J")]
-    blocks += ctx["defs"].equations([(f"\\partial_{{a{'_' + str(i) if d > 1 else ''}}} Q({s}, a)", C.outputs["gradQ"][s][i])
+    blocks += v.defs.equations([(f"\\partial_{{a{'_' + str(i) if d > 1 else ''}}} Q({s}, a)", C.outputs["gradQ"][s][i])
                                      for s in range(n) for i in range(d)])
     coords = [x for x in D.inputs[len(family.parameter_symbols()):]]
     flow = D.outputs["flow"]
@@ -360,9 +358,9 @@ def _finite_gradient(family, ctx) -> Section:
                           if d == 1 else "$\\dot m_s = -\\mathbb{E}[\\nabla_a Q]$, $\\dot\\Sigma_s = -(H_s\\Sigma_s + "
                           "\\Sigma_s H_s)$ with $H_s = \\mathbb{E}[\\nabla_a^2 Q]$")
                        + ", in closed form:"))
-    blocks += ctx["defs"].equations([(f"\\dot{{{latex(x)}}}", v) for x, v in zip(coords, flow)])
-    used = {s for v in flow for s in v.free_symbols}
-    blocks += ctx["defs"].equations([(s, e) for s, e in D.definitions
+    blocks += v.defs.equations([(f"\\dot{{{latex(x)}}}", e) for x, e in zip(coords, flow)])
+    used = {s for e in flow for s in e.free_symbols}
+    blocks += v.defs.equations([(s, e) for s, e in D.definitions
                                      if s in used and str(s).startswith(("EgradQ", "EhessQ"))])
     extra = len(D.definitions) - len(C.definitions)
     blocks.append(Para(f"The coordinate gradient $\\partial J / \\partial \\theta$ is derived independently, by "
@@ -372,89 +370,59 @@ def _finite_gradient(family, ctx) -> Section:
     return Section("Gradient and flow equations", tuple(blocks))
 
 
-def _finite_flow(family, ctx):
-    """Integrate the derived flow from the reference policy; the plot data and the end point."""
-    from otgeom.numeric.flows import integrate
-
-    D = ctx["D"]
-    params = [float(v) for v in family.parameter_values()]
-    f_flow = D.evaluator(["flow"])
-    f_J = D.evaluator(["J", "grad_norm2"])
-    theta0 = ctx["policy"].coordinates()
-    t = np.linspace(0.0, ctx["t_end"], 121)
-    Y = integrate(lambda _t, y: np.asarray(f_flow(*params, *y)["flow"], float), theta0, t, max_evaluations=20_000)
-    vals = [f_J(*params, *y) for y in Y]
-    J = np.array([float(v["J"]) for v in vals])
-    g2 = np.array([float(v["grad_norm2"]) for v in vals])
-    return t, Y, J, g2, params
-
-
-def _finite_optimum(family, ctx) -> Section:
-    import scipy.linalg
-
+def _finite_optimum(family, v: _View) -> Section:
     from otgeom.symbolic.chain import gaussian_coordinates
 
-    try:
-        t, Y, J, g2, params = ctx["flow"] = _finite_flow(family, ctx)
-    except NotConvergedError as exc:
-        return Section("Optimum and local convexity", (Para(f"The derived flow was not integrated to the end, so no "
-                                                            f"optimum is reported: {exc}."),))
-    D = ctx["D"]
+    a: FiniteAnalysis = v.a
+    if not isinstance(a.flow, FlowRecord):
+        return Section("Optimum and local convexity", (Para(f"The {'derived ' if a.derivation is not None else ''}flow was not "
+                                                            f"integrated to the end, so no optimum is reported: "
+                                                            f"{a.flow}."),))
+    opt = a.optimum
     n, d = family.n_states, family.action_dim
     names = [str(x) for x in gaussian_coordinates(n, d)[2]]
-    theta = Y[-1]
-    blocks: list[Any] = [Para(f"The flow is integrated from the reference policy to $t = {_fmt(t[-1])}$ (DOP853, "
-                              f"rtol 1e-10). At the end point $J = {_fmt(J[-1], 10)}$ and "
-                              f"$g(\\operatorname{{grad}} J, \\operatorname{{grad}} J) = {_fmt(g2[-1], 3)}$.")]
-    if not g2[-1] < 1e-12:
+    theta = opt.theta
+    how = "" if a.flow.route == "closed form" else ", the velocity by quadrature"
+    blocks: list[Any] = [Para(f"The flow is integrated from the reference policy to $t = {_fmt(a.flow.t[-1])}$ (DOP853, "
+                              f"rtol 1e-10{how}). At the end point $J = {_fmt(opt.J, 10)}$ and "
+                              f"$g(\\operatorname{{grad}} J, \\operatorname{{grad}} J) = {_fmt(opt.g2, 3)}$.")]
+    if not opt.critical:
         blocks.append(Para("The gradient norm is not below 1e-12 there, so no optimum is claimed and no Hessian "
                            "spectrum is reported."))
         return Section("Optimum and local convexity", tuple(blocks))
-    grad = D.evaluator(["dJ_dtheta"])
-    k = theta.size
-    H = np.empty((k, k))
-    for j in range(k):
-        step = 1e-5 * max(1.0, abs(theta[j]))
-        e = np.zeros(k)
-        e[j] = step
-        gp = np.asarray(grad(*params, *(theta + e))["dJ_dtheta"], float)
-        gm = np.asarray(grad(*params, *(theta - e))["dJ_dtheta"], float)
-        H[:, j] = (gp - gm) / (2 * step)
-    H = 0.5 * (H + H.T)
-    rows = [(nm, _fmt(v, 6)) for nm, v in zip(names, theta)]
+    rows = [(nm, _fmt(x, 6)) for nm, x in zip(names, theta)]
     blocks += [Para("End point of the flow (the optimum found):"), Table(("coordinate", "value"), tuple(rows))]
-    if d == 1:
-        G = np.asarray(D.evaluator(["metric"])(*params, *theta)["metric"], float)
-        lam = scipy.linalg.eigh(H, G, eigvals_only=True)
+    lam = opt.spectrum
+    if lam is None:
+        blocks.append(Para("No Hessian spectrum on the numeric route for d > 1 (the numeric coordinate Hessian is "
+                           "for d = 1); the next section gives the spectrum of the full-space Hessian at the particle "
+                           "optimum."))
+    elif opt.relative_to_metric:
+        H_how = ("by central differences of the derived gradient (step $10^{-5}$, error about $10^{-9}$)"
+                 if opt.spectrum_error_estimate is None else
+                 "and $G$ by quadrature and linear solves (`otgeom eval --hessian`; their error estimates move "
+                 f"the eigenvalues by about {_fmt(opt.spectrum_error_estimate, 2)}, an estimate and not a bound: its "
+                 "round-off part is a heuristic that can miss near $\\sigma = 0$)")
         blocks += [Para("Spectrum of the Riemannian Hessian relative to the metric, $\\operatorname{eig}(G^{-1}H)$, "
-                        "with $H$ the coordinate Hessian of $J(\\theta)$ by central differences of the derived gradient "
-                        "(step $10^{-5}$, error about $10^{-9}$); at a critical point the connection term vanishes, so "
-                        "this is the Riemannian Hessian:"),
+                        f"with $H$ the coordinate Hessian of $J(\\theta)$ {H_how}; at a critical point the connection "
+                        "term vanishes, so this is the Riemannian Hessian:"),
                    Equation(r"\operatorname{eig}(G^{-1}H) = \left(" + ", ".join(_fmt(x, 5) for x in lam) + r"\right)",
                             "spectrum")]
         verdict = ("all positive: $J$ is locally geodesically convex at this point" if lam.min() > 0 else
                    "not all positive: not a strict local minimum")
         blocks.append(Para(f"Smallest eigenvalue {_fmt(lam.min(), 5)}, {verdict}."))
-        if np.abs(theta[1::2]).min() < 1e-6:
+        if opt.sigma_boundary < 1e-6:
             blocks.append(Para(
                 "The end point lies at the boundary $\\sigma \\to 0$ (a deterministic policy). This is expected: on a "
                 "finite family $J$ restricted to one state's $(m_s, \\sigma_s^2)$ is a ratio of two solutions of the "
                 "heat equation, so $\\partial^2 J/\\partial m_s^2 = 0$ at every interior critical point and the "
-                "Gaussian family has no non-degenerate interior minimum (see `otgeom.examples`). $J$ is even in "
-                "$\\sigma_s$, so the central differences above, which step across $\\sigma_s = 0$, are those of a "
-                "smooth function."))
-        ctx["lambda_min"] = float(lam.min())
+                "Gaussian family has no non-degenerate interior minimum (see `otgeom.examples`)."
+                + (" $J$ is even in $\\sigma_s$, so the central differences above, which step across $\\sigma_s = 0$, "
+                   "are those of a smooth function." if opt.spectrum_error_estimate is None else "")))
     else:
-        lam = np.linalg.eigvalsh(H)
         blocks.append(Para("Eigenvalues of the coordinate Hessian (central differences of the derived gradient): "
                            "(" + ", ".join(_fmt(x, 5) for x in lam) + ")."))
-        k, iu = d + d * (d + 1) // 2, np.triu_indices(d)
-        smallest = np.inf
-        for s in range(n):  # the end point's covariances, unvalidated (they may have left the open cone)
-            C = np.zeros((d, d))
-            C[iu] = theta[s * k + d:(s + 1) * k]
-            smallest = min(smallest, float(np.linalg.eigvalsh(C + np.triu(C, 1).T).min()))
-        if smallest < 1e-6:
+        if opt.smallest_covariance_eigenvalue < 1e-6:
             blocks.append(Para(
                 "The end point lies at the boundary of the covariance cone ($\\Sigma_s \\to 0$, a deterministic "
                 "policy), where the upper-triangle coordinates of $\\Sigma_s$ are not smooth coordinates of the "
@@ -463,7 +431,7 @@ def _finite_optimum(family, ctx) -> Section:
     return Section("Optimum and local convexity", tuple(blocks))
 
 
-def _finite_second_order(family, ctx) -> Section:
+def _finite_second_order(family, v: _View) -> Section:
     """Hessian forms (THEORY.md section 4) and, for d = 1, the coordinate matrices at the reference policy."""
     blocks: list[Any] = [
         Para("Second order (THEORY.md section 4). For tangent fields $u, v$, with $h_s(u, v) = "
@@ -495,43 +463,30 @@ def _finite_second_order(family, ctx) -> Section:
                            "evaluated on tangent fields (`Linearization.hessian`), and the section on Newton below "
                            "uses $\\operatorname{Hess}_g$ on particles."))
         return Section("Second order: Hessians on the Gaussian family and on the full space", tuple(blocks))
-    from otgeom.errors import OtgeomError
-    from otgeom.numeric.second_order import coordinate_fields, gaussian_second_order
-
-    S2 = _second_order_values(family, ctx)
-    try:
-        so = gaussian_second_order(ctx["prims"], ctx["policy"])
-    except OtgeomError as exc:  # e.g. the quadrature does not converge: say so instead of failing the report
-        blocks.append(Para(f"The numeric second-order matrices could not be computed at the reference policy: {exc}"))
+    S2, so = v.a.second_order_values, v.a.second_order_forms
+    if isinstance(so, str):  # e.g. the quadrature does not converge: say so instead of failing the report
+        blocks.append(Para(f"The numeric second-order matrices could not be computed at the reference policy: {so}"))
         return Section("Second order: Hessians on the Gaussian family and on the full space", tuple(blocks))
-    lin = so.lin
-    perp = lin.gradient - lin.project_affine(lin.gradient)
-    fields = coordinate_fields(ctx["policy"], lin.wp)
-    K = len(fields)
-    II = np.array([[lin.connection(perp, fields[i], fields[j]) for j in range(K)] for i in range(K)])
-    II = 0.5 * (II + II.T)
-    routes = float(np.abs(S2["hessian_riemannian"] - so.hessian_riemannian).max())
-    relation = float(np.abs(so.hessian_riemannian - so.hessian_full - II).max())
     names = ", ".join(_coord_tex(family))
     blocks += [
         Para(f"At the reference policy, in the coordinates $\\theta = ({names})$: the coordinate Hessian and "
              "$\\operatorname{Hess}_{\\text{sub}}$ from the symbolic derivation, $\\operatorname{Hess}_g$ on the same "
              "tangent vectors from quadrature, linear solves and the Hessian-vector product:"),
-        Equation(f"\\frac{{\\partial^2 J}}{{\\partial\\theta^2}} = {_mat(S2['hessian_coords'])}", "hessian_coords"),
-        Equation(f"\\operatorname{{Hess}}_{{\\text{{sub}}}} J = {_mat(S2['hessian_riemannian'])}", "hessian_riemannian"),
+        Equation(f"\\frac{{\\partial^2 J}}{{\\partial\\theta^2}} = {_mat(S2.hessian_coords)}", "hessian_coords"),
+        Equation(f"\\operatorname{{Hess}}_{{\\text{{sub}}}} J = {_mat(S2.hessian_riemannian)}", "hessian_riemannian"),
         Equation(f"\\operatorname{{Hess}}_g J = {_mat(so.hessian_full)}", "hessian_full"),
         Table(("quantity", "value", "what it shows"), (
             ("$\\max|\\operatorname{Hess}_{\\text{sub}}^{\\text{symbolic}} - \\operatorname{Hess}_{\\text{sub}}^{"
-             "\\text{quadrature}}|$", _fmt(routes, 3),
-             f"two independent routes (closed form vs {lin.wp.points.shape[1]}-node feature-resolving quadrature and "
+             "\\text{quadrature}}|$", _fmt(so.routes, 3),
+             f"two independent routes (closed form vs {so.nodes}-node feature-resolving quadrature and "
              "linear solves)"),
-            ("$|\\operatorname{grad}^\\perp J|_g$", _fmt(np.sqrt(max(lin.metric(perp, perp), 0.0)), 4),
+            ("$|\\operatorname{grad}^\\perp J|_g$", _fmt(so.grad_perp_norm, 4),
              "the part of $\\nabla_a Q$ the Gaussian family cannot follow"),
             ("$\\max|\\operatorname{Hess}_{\\text{sub}} - \\operatorname{Hess}_g|$",
-             _fmt(float(np.abs(so.hessian_riemannian - so.hessian_full).max()), 4),
+             _fmt(so.sub_minus_full, 4),
              "the submanifold and full-space Hessians differ here"),
             ("$\\max|\\operatorname{Hess}_{\\text{sub}} - \\operatorname{Hess}_g - g(\\operatorname{grad}^\\perp J, "
-             "\\mathrm{II})|$", _fmt(relation, 3), "the Gauss-formula relation, numerically"))),
+             "\\mathrm{II})|$", _fmt(so.relation, 3), "the Gauss-formula relation, numerically"))),
         Para("The claims `frozen-second-variation`, `levi-civita-hessian`, `submanifold-hessian`, "
              "`second-fundamental-form` and `connection-term` check these forms against second derivatives of $J$ "
              "along push-forward curves and numerically integrated geodesics (Taylor-remainder slopes)."),
@@ -539,68 +494,59 @@ def _finite_second_order(family, ctx) -> Section:
     return Section("Second order: Hessians on the Gaussian family and on the full space", tuple(blocks))
 
 
-#: particle Newton in reports: particles per state, initial spread and seed (fixed, so the report is reproducible)
-NEWTON_PARTICLES, NEWTON_SPREAD, NEWTON_SEED = 3, 0.5, 0
-
-
-def _finite_newton(family, ctx) -> Section:
+def _finite_newton(family, v: _View) -> Section:
     """Riemannian Newton on particles (the full space), its error sequence, and the Hessian spectrum at the optimum."""
-    from otgeom.errors import OtgeomError
-    from otgeom.numeric.newton import error_order, particle_hessian_rate, particle_newton
-    from otgeom.numeric.policies import ParticlePolicy
-
-    n, d = family.n_states, family.action_dim
-    rng = np.random.default_rng(NEWTON_SEED)
-    shape = (n, NEWTON_PARTICLES, d)
-    start = ParticlePolicy(rng.normal(0.0, NEWTON_SPREAD, shape))
+    a: FiniteAnalysis = v.a
+    nr = a.newton
+    P, S, seed = ((nr.particles, nr.spread, nr.seed) if not isinstance(nr, str) else
+                  (NEWTON_PARTICLES, NEWTON_SPREAD, NEWTON_SEED))
     blocks: list[Any] = [Para(
-        f"Riemannian Newton on particle policies ({NEWTON_PARTICLES} equally weighted particles per state, drawn "
-        f"from $\\mathcal{{N}}(0, {NEWTON_SPREAD}^2)$ with seed {NEWTON_SEED}), the full space discretised: metric "
+        f"Riemannian Newton on particle policies ({P} equally weighted particles per state, drawn "
+        f"from $\\mathcal{{N}}(0, {S}^2)$ with seed {seed}), the full space discretised: metric "
         "$\\operatorname{diag}(\\rho_s w_{si})$ on the positions, gradient $\\nabla_a Q$ at the particles, Hessian "
         "$\\operatorname{Hess}_g J$ from the Hessian-vector product. Each step solves "
         "$\\operatorname{Hess}_g J(\\eta, \\cdot) = -g(\\operatorname{grad} J, \\cdot)$; where the Hessian is "
         "indefinite it is replaced by its positive-definite modification (|eigenvalues|), reported as "
         "`pd-modified`; a backtracking line search keeps $J$ decreasing.")]
-    try:
-        r = particle_newton(ctx["prims"], start)
-    except OtgeomError as exc:
-        blocks.append(Para(f"Newton did not run: {exc}"))
+    if isinstance(nr, str):
+        blocks.append(Para(f"Newton did not run: {nr}"))
         return Section("Newton on particles", tuple(blocks))
-    errs = r.errors
+    r = nr.result
     rows = tuple((str(k), _fmt(st.J, 12), _fmt(st.grad_norm, 3), _fmt(e, 3), st.kind)
-                 for k, (st, e) in enumerate(zip(r.steps, errs)))
+                 for k, (st, e) in enumerate(zip(r.steps, nr.errors)))
     blocks.append(Table(("step", "J", "$|\\operatorname{grad} J|_g$", "$\\max|x_k - x_{\\text{final}}|$", "step kind"),
                         rows))
     if not r.converged:
         blocks.append(Para(f"Newton did not reach the tolerance in {len(r.steps)} steps; no optimum is claimed."))
         return Section("Newton on particles", tuple(blocks))
-    order = error_order(errs)
-    lam = particle_hessian_rate(ctx["prims"], ParticlePolicy(r.theta.reshape(shape), start.weights))["eigenvalues"]
+    order, lam = nr.order, nr.eigenvalues
     text = (f"Estimated order of convergence from the last three errors above 1e-12: "
             f"{'-' if order is None else _fmt(order, 3)} (2 is quadratic). Spectrum of $\\operatorname{{Hess}}_g J$ "
             f"relative to the metric at the optimum: smallest {_fmt(lam.min(), 5)}, largest {_fmt(lam.max(), 5)}"
             f"{' (a non-degenerate local minimum)' if lam.min() > 0 else ''}.")
-    if "flow" in ctx:
-        J_flow = float(ctx["flow"][2][-1])
+    if isinstance(a.flow, FlowRecord):
+        J_flow = float(a.flow.J[-1])
         text += (f" The Gaussian flow's end point has $J = {_fmt(J_flow, 12)}$, the particle optimum "
                  f"$J = {_fmt(r.J, 12)}$ (difference {_fmt(abs(J_flow - r.J), 2)}).")
     blocks.append(Para(text))
     return Section("Newton on particles", tuple(blocks))
 
 
-def _finite_plots(family, ctx) -> Section:
+def _finite_plots(family, v: _View) -> Section:
     from otgeom.symbolic.chain import gaussian_coordinates
 
-    if "flow" not in ctx:
+    a: FiniteAnalysis = v.a
+    if not isinstance(a.flow, FlowRecord):
         return Section("Flow trajectories", (Para("No flow plot: the flow was not integrated to the end (see the "
                                                   "optimum section)."),))
-    t, Y, J, g2, _ = ctx["flow"]
+    t, Y, J, g2 = a.flow.t, a.flow.Y, a.flow.J, a.flow.g2
     names = [str(x) for x in gaussian_coordinates(family.n_states, family.action_dim)[2]]
     gap = J - J[-1]
     # below the round-off floor of J (a few ulps of |J|) the differences are noise: each log curve ends where it
     # first reaches its floor, instead of scattering fragments near 1e-16 after the flow has converged
     floor = 64 * np.finfo(float).eps * max(1.0, float(np.abs(J).max()))
-    fig = line_figure("flow", "The derived gradient flow from the reference policy: coordinates, J(t) - J(end) and "
+    what = "derived gradient flow" if a.flow.route == "closed form" else "Gaussian flow (velocity by quadrature)"
+    fig = line_figure("flow", f"The {what} from the reference policy: coordinates, J(t) - J(end) and "
                       "the squared gradient norm.", [
                           {"x": t, "ys": [(nm, Y[:, i]) for i, nm in enumerate(names)], "xlabel": "t",
                            "ylabel": "coordinate"},
@@ -608,14 +554,12 @@ def _finite_plots(family, ctx) -> Section:
                                                ("|grad J|^2", _until_floor(g2[:-1], floor ** 2))], "xlabel": "t",
                            "ylabel": "", "logy": True}])
     blocks: list[Any] = []
-    lam = ctx.get("lambda_min")
-    window = (t > t[-1] / 4) & (t < t[-1] / 2) & (gap > 1e-13)
-    if lam is not None and window.sum() >= 5:
-        measured = -np.polyfit(t[window], np.log(gap[window]), 1)[0]
+    m = a.measured_rate
+    if a.predicted_rate is not None and m is not None:
         blocks.append(Para(f"Predicted linear rate of $J(t) - J^*$ from the Hessian spectrum at the optimum: "
-                           f"$2\\lambda_{{\\min}}(G^{{-1}}H) = {_fmt(2 * lam, 5)}$; measured (log-linear fit of "
-                           f"$J(t) - J(\\text{{end}})$ on $t \\in [{_fmt(t[-1] / 4, 3)}, {_fmt(t[-1] / 2, 3)}]$): "
-                           f"{_fmt(measured, 5)}."))
+                           f"$2\\lambda_{{\\min}}(G^{{-1}}H) = {_fmt(a.predicted_rate, 5)}$; measured (log-linear fit "
+                           f"of $J(t) - J(\\text{{end}})$ on $t \\in [{_fmt(m.t_lo, 3)}, {_fmt(m.t_hi, 3)}]$): "
+                           f"{_fmt(m.rate, 5)}."))
     return Section("Flow trajectories", (*blocks, fig))
 
 
@@ -634,7 +578,7 @@ def _mat(M: np.ndarray, digits: int = 6) -> str:
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _lq_definitions(family, ctx) -> Section:
+def _lq_definitions(family, v: _View) -> Section:
     blocks = [Para("Linear dynamics with Gaussian noise, quadratic cost (plus $\\tau$ times the negative entropy of "
                    "the policy), linear-Gaussian policies (THEORY.md section 5):"),
               Equation(r"x' = A x + B a + w,\quad w \sim \mathcal{N}(0, W),\qquad c(x, a) = x^\top Q_c x + a^\top R a,"
@@ -645,20 +589,17 @@ def _lq_definitions(family, ctx) -> Section:
     return Section("Definitions", tuple(blocks))
 
 
-def _lq_regularity(family, ctx) -> Section:
-    from otgeom.numeric.lq import lq_optimum, spectral_radius
-    from otgeom.numeric.lq_solvers import stabilising_gain
-
-    opt = ctx["opt"] = lq_optimum(family)
-    K0 = ctx["K0"] = stabilising_gain(family)
+def _lq_regularity(family, v: _View) -> Section:
+    a: LQAnalysis = v.a
+    opt = a.optimum
     rows = (("(A, B) stabilisable", "PBH test on every mode with $|\\lambda| \\ge 1$ (checked when the family is built)"),
-            ("open-loop spectral radius $\\rho(A)$", _fmt(spectral_radius(family.A), 6)),
-            ("initial gain $K_0$ stabilising", f"$\\rho(A - BK_0) = {_fmt(spectral_radius(family.A - family.B @ K0), 6)}$ < 1"),
+            ("open-loop spectral radius $\\rho(A)$", _fmt(a.open_loop_radius, 6)),
+            ("initial gain $K_0$ stabilising", f"$\\rho(A - BK_0) = {_fmt(a.K0_radius, 6)}$ < 1"),
             ("optimal closed loop stable", f"$\\rho(A - BK^*) = {_fmt(opt.spectral_radius, 6)}$ < 1"),
             ("Riccati residual (relative)", _fmt(opt.riccati_residual, 2)),
             ("$Q_c \\succeq 0$, $R \\succ 0$, $W \\succ 0$", "checked when the family is built (smallest eigenvalue named "
                                                             "on failure)"),
-            ("measurability of $x \\mapsto \\nabla_aQ(x, \\cdot)$", _measurability_text(family)))
+            ("measurability of $x \\mapsto \\nabla_aQ(x, \\cdot)$", _measurability_text(a.measurability)))
     return Section("Regularity assumptions and their certificates", (Table(("assumption", "certificate"), rows),))
 
 
@@ -678,24 +619,19 @@ _LQ_FORMULAS = (
 )
 
 
-def _lq_chain(family, ctx) -> Section:
+def _lq_chain(family, v: _View) -> Section:
     blocks: list[Any] = [Equation(tex, name) for tex, name in _LQ_FORMULAS]
-    if family.n == 1 and family.m == 1:
-        from otgeom.symbolic.lq import scalar_lq
-
-        S = scalar_lq()
+    S = v.a.scalar
+    if S is not None:
         blocks.append(Para("The scalar case derived by sympy from the definitions (stationarity and the Poisson "
                            "equation solved with a quadratic ansatz, then differentiated):"))
-        blocks += [Equation(latex_lines(latex(sp.Symbol(k)), v), k) for k, v in S.outputs.items()
-                   if not isinstance(v, (list, tuple))]
+        blocks += [Equation(latex_lines(latex(sp.Symbol(k)), e), k) for k, e in S.outputs.items()
+                   if not isinstance(e, (list, tuple))]
     return Section("Chain, geometry, gradient, flow and Hessian", tuple(blocks))
 
 
-def _lq_optimum(family, ctx) -> Section:
-    from otgeom.numeric.lq import hessian_spectrum_at_optimum
-
-    opt = ctx["opt"]
-    spec = hessian_spectrum_at_optimum(family, opt)
+def _lq_optimum(family, v: _View) -> Section:
+    opt, spec = v.a.optimum, v.a.spectrum
     blocks: list[Any] = [Para("The optimum from scipy's discrete algebraic Riccati solver (an outside reference):"),
                          Equation(f"K^* = {_mat(opt.K)},\\qquad J^* = {_fmt(opt.J, 10)}", "K*")]
     for key, vals in spec.items():
@@ -707,11 +643,10 @@ def _lq_optimum(family, ctx) -> Section:
     return Section("Optimum and local convexity", tuple(blocks))
 
 
-def _lq_plots(family, ctx) -> Section:
-    from otgeom.numeric.lq_solvers import gradient_flow
-
-    hist = gradient_flow(family, K0=ctx["K0"], n_eval=121)
-    rate = float(hist.details["predicted_K_rate"])
+def _lq_plots(family, v: _View) -> Section:
+    a: LQAnalysis = v.a
+    hist = a.flow
+    rate = a.predicted_rate
     t = np.asarray(hist.t, float)
     keep = hist.K_error > 1e-12
     fig = line_figure("flow", "The gradient flow dK/dt = -2 E_K from K0: relative gain error, relative cost gap, and "
@@ -720,10 +655,8 @@ def _lq_plots(family, ctx) -> Section:
                                                 ("(J - J*) / |J*|", np.abs(hist.gap[keep])),
                                                 ("predicted exp(-2 mu_min t)", hist.K_error[0] * np.exp(-rate * t[keep]))],
                            "xlabel": "t", "ylabel": "", "logy": True}])
-    half = len(t[keep]) // 2
-    measured = (f"measured (log-linear fit over the second half of the run): "
-                f"{_fmt(-np.polyfit(t[keep][half:], np.log(hist.K_error[keep][half:]), 1)[0], 5)}"
-                if len(t[keep]) - half >= 3 else
+    measured = (f"measured (log-linear fit over the second half of the run): {_fmt(a.measured_rate, 5)}"
+                if a.measured_rate is not None else
                 "not measured: the gain error is below 1e-12 at fewer than six of the recorded times")
     return Section("Flow trajectories", (
         Para(f"Predicted linear rate of the gain error from the Hessian spectrum at the optimum: "
@@ -732,87 +665,11 @@ def _lq_plots(family, ctx) -> Section:
 
 
 # ----------------------------------------------------------------- grid families
-#: grid reports: quantile particles per state, the flows' stopping tolerance on the gradient g-norm, and their step
-#: cap.  The tolerance stays above the level where the flows' Armijo test is decided by round-off: a step of size eta
-#: must lower J by eta g^2 / 2, less than an ulp of J once g < sqrt(2 ulp(J) / eta), about 6e-8 on grid-linear
-#: (J = 2.29, eta = 0.23), where the particle flow then halves its steps without end
-GRID_PARTICLES, GRID_TOL, GRID_MAX_STEPS = 8, 1e-7, 300
-#: step budgets (grid states x steps): a flow stops after min(GRID_MAX_STEPS, budget // states) steps, which keeps a
-#: grid report near half a minute on two cores (pendulum, 1536 states: at most 97 Gaussian and 31 particle steps)
-GRID_STEP_BUDGET = {"gaussian": 150_000, "particles": 48_000}
-#: the pendulum counts as upright where |theta| < UPRIGHT
-UPRIGHT = np.pi / 4
-
 _BOUNDARY_TEXT = {
     "clipped": "clipped (the mass beyond an end of the interval goes into the end cell)",
     "reflecting": "reflecting (the cells mirror across both ends: the mass beyond an end is folded back)",
     "circle": "a circle (the cells wrap around)",
 }
-
-
-@dataclass
-class _GridRun:
-    """One gradient flow of a grid report: per accepted step J, the g-norm and the flow time; the policy at every
-    step (``snaps``: (mean, std) or particles [N, M]); its chain at the end; why it stopped."""
-
-    kind: str
-    J: np.ndarray
-    G: np.ndarray
-    times: np.ndarray
-    snaps: dict
-    final: Any
-    chain: Any
-    converged: bool
-    reason: str
-    backtracks: int
-
-    @property
-    def steps(self) -> int:
-        return self.J.size - 1
-
-    def means(self, policy=None) -> np.ndarray:
-        """The mean action per state of ``policy`` (default: the end point)."""
-        policy = self.final if policy is None else policy
-        return policy[0] if self.kind == "gaussian" else np.mean(policy, axis=1)
-
-
-def _grid_flow_run(family, kind: str, x0, cap: int) -> "_GridRun | str":
-    """Run one flow from ``x0`` for at most ``cap`` steps, every step's policy kept; the reason when it fails."""
-    import warnings
-
-    from otgeom.errors import GridWarning, OtgeomError
-    from otgeom.numeric.grid_flow import gaussian_flow, particle_flow
-    from otgeom.numeric.policies import ParticlePolicy
-
-    try:
-        with warnings.catch_warnings():  # boundary mass: the report's tables state it for the policies it shows
-            warnings.simplefilter("ignore", GridWarning)
-            if kind == "gaussian":
-                res = gaussian_flow(family, x0[0], x0[1], max_steps=cap, tol=GRID_TOL, snapshot_every=1,
-                                    progress=False)
-            else:
-                res = particle_flow(family, ParticlePolicy(x0[:, :, None]), max_steps=cap, tol=GRID_TOL,
-                                    snapshot_every=1, progress=False)
-    except OtgeomError as exc:
-        return f"the flow failed: {exc}"
-    k = res.steps.size
-    if res.converged:
-        reason = f"converged: g-norm {_fmt(res.grad_norm[-1], 3)} <= {_fmt(GRID_TOL)} after {k} steps"
-    else:
-        reason = f"not converged: stopped at the report's cap of {cap} steps with g-norm {_fmt(res.grad_norm[-1], 3)}"
-    return _GridRun(kind, res.J, res.grad_norm, res.times, res.snapshots, res.final, res.chain, res.converged, reason,
-                    res.backtracks)
-
-
-def _grid_chain_quiet(fn, *args):
-    """A grid chain with its GridWarning (boundary mass) kept out of the terminal: the report's tables state it."""
-    import warnings
-
-    from otgeom.errors import GridWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GridWarning)
-        return fn(*args)
 
 
 def _grid_state(family, i: int) -> str:
@@ -840,7 +697,7 @@ def _grid_policy_text(family, mean: np.ndarray, std: np.ndarray) -> str:
     return f"$\\pi_i = \\mathcal{{N}}(m_i, s_i^2)$ with ${part(mean, 'm_i')}$, ${part(std, 's_i')}$"
 
 
-def _grid_definitions(family, ctx) -> Section:
+def _grid_definitions(family, v: _View) -> Section:
     from otgeom.numeric.grid import TAIL_STDS
 
     x, a = family.symbols
@@ -916,10 +773,8 @@ def _grid_certificates(family, chain, tolerance: float) -> Table:
     return Table(("assumption", "certificate"), tuple(rows))
 
 
-def _measurability_text(family) -> str:
-    from otgeom.regularity import measurability_certificates
-
-    certs = measurability_certificates(family)
+def _measurability_text(certs) -> str:
+    """The measurability certificates (:func:`otgeom.regularity.measurability_certificates`) in words."""
     c = certs["measurable"]
     verdict = {True: f"certified by {c.witness.get('condition', c.method)}", False: "NOT certified",
                None: "NOT certified (undecided)"}[c.holds]
@@ -929,30 +784,21 @@ def _measurability_text(family) -> str:
     return f"{lead}{'; ' if lead and cont.holds else ''}measurability {verdict}: {c.statement}"
 
 
-def _grid_chain(family, ctx) -> Section:
-    from otgeom.errors import OtgeomError
-    from otgeom.numeric.grid import BOUNDARY_TOLERANCE, gaussian_grid_chain, grid_chain
-    from otgeom.numeric.policies import QuantilePolicy
+def _grid_chain(family, v: _View) -> Section:
+    from otgeom.numeric.grid import BOUNDARY_TOLERANCE
 
-    mean, std = ctx["initial"] = family.initial_policy()
+    a: GridAnalysis = v.a
+    mean, std = a.initial
+    chain, how = a.initial_chain, a.chain_how
     blocks: list[Any] = [Para(f"At the family's initial policy, {_grid_policy_text(family, mean, std)}, the start of "
                               "the flows below.")]
-    try:
-        chain, _, _ = _grid_chain_quiet(gaussian_grid_chain, family, mean, std)
-        how = ("Gaussian action laws in closed form (the step on the axis where the drift is affine in $a$ is "
-               "Gaussian with variance $\\sigma^2 + b^2 s_i^2$; see the flow section)")
-    except OtgeomError as exc:  # no closed form for this family: quantiles of the same laws
-        chain = _grid_chain_quiet(grid_chain, family,
-                                  QuantilePolicy.from_mean_std(mean, std, _particles(family)))
-        how = f"{_particles(family)} quantiles of these laws per state (no closed form: {exc})"
-    ctx["initial_chain"] = chain
     blocks += [
         Para(f"The chain from {how}; $P_\\pi$ is a sparse matrix ({chain.P.nnz} nonzeros, {family.n_states} states). "
              "$\\rho$ and $h$ come from one sparse LU factorisation of $I - P$ with one row replaced by the "
              "normalisation; the residuals of both solves are certificates, not assumptions:"),
         _grid_certificates(family, chain, BOUNDARY_TOLERANCE),
         Para("Measurability of the tangent field $x \\mapsto \\nabla_aQ(x, \\cdot)$ (needed for the metric on a "
-             "continuous state space), by continuity in the state: " + _grid_chain_quiet(_measurability_text, family)
+             "continuous state space), by continuity in the state: " + _measurability_text(a.measurability)
              + "."),
         Para(f"There: $J = {_fmt(chain.J, 10)}$, $\\rho$ ranges over [{_fmt(chain.rho.min(), 3)}, "
              f"{_fmt(chain.rho.max(), 3)}], $h$ over [{_fmt(chain.h.min(), 4)}, {_fmt(chain.h.max(), 4)}]."),
@@ -960,35 +806,16 @@ def _grid_chain(family, ctx) -> Section:
     return Section("The chain at the initial policy and its certificates", tuple(blocks))
 
 
-def _grid_runs(family, ctx) -> dict:
-    """The Gaussian and the particle flow from the initial policy, run once per report."""
-    if "runs" not in ctx:
-        from otgeom.numeric.policies import QuantilePolicy
-
-        mean, std = ctx.get("initial") or family.initial_policy()
-        runs: dict[str, Any] = {}
-        caps = {k: max(1, min(GRID_MAX_STEPS, b // family.n_states)) for k, b in GRID_STEP_BUDGET.items()}
-        # without a drift affine in a (or a cost polynomial in a) the Gaussian flow says why it has no closed form
-        runs["gaussian"] = _grid_flow_run(family, "gaussian", (np.asarray(mean, float), np.asarray(std, float)),
-                                          caps["gaussian"])
-        q = QuantilePolicy.from_mean_std(mean, std, _particles(family))
-        runs["particles"] = _grid_flow_run(family, "particles", q.particles[:, :, 0].copy(), caps["particles"])
-        ctx["runs"], ctx["caps"] = runs, caps
-    return ctx["runs"]
-
-
 def _run_name(key: str, family) -> str:
     return {"gaussian": "Gaussian per state (derived closed form)",
             "particles": f"{_particles(family)} quantile particles"}[key]
 
 
-def _particles(family) -> int:
-    """Quantile particles per state of the report's particle flow: the family's ``particles`` parameter."""
-    return int(family.values.get("particles", GRID_PARTICLES))
+_particles = grid_particles
 _RUN_SHORT = {"gaussian": "Gaussian flow", "particles": "particle flow"}
 
 
-def _snapshot_steps(run: _GridRun, count: int = 4) -> list[int]:
+def _snapshot_steps(run: GridRun, count: int = 4) -> list[int]:
     """Steps to show: the start, the end, and the steps nearest to 5 % and 25 % of the flow time."""
     T = float(run.times[-1])
     want = [0.0, 0.05 * T, 0.25 * T, T][:count] if count >= 4 else [0.0, 0.5 * T, T][:count]
@@ -996,47 +823,11 @@ def _snapshot_steps(run: _GridRun, count: int = 4) -> list[int]:
     return [k for k in steps if k in run.snaps]
 
 
-def _grid_linearisation(family):
-    """(A, B, Q_c, R) of the LQ problem of the drift and cost linearised at x = 0, a = 0 (one state axis), or None
-    when the origin is not a fixed point of the uncontrolled drift or the cost is not stationary there."""
-    if len(family.axes) != 1:
-        return None
-    (x,), a = family.symbols
-    f, c = family.expressions["drift"][0], family.expressions["cost"]
-    at = {x: 0, a: 0}
-    try:
-        vals = [float(e.subs(at)) for e in (f, sp.diff(c, x), sp.diff(c, a), sp.diff(c, x, a))]
-        A, B = float(sp.diff(f, x).subs(at)), float(sp.diff(f, a).subs(at))
-        Qc, R = 0.5 * float(sp.diff(c, x, 2).subs(at)), 0.5 * float(sp.diff(c, a, 2).subs(at))
-    except (TypeError, ValueError):
-        return None
-    if any(abs(v) > 1e-14 for v in vals) or not (Qc > 0 and R > 0):
-        return None
-    return A, B, Qc, R
-
-
-def _grid_lq_reference(family):
-    """The LQ optimum of the linearisation at 0 (W = noise^2), or None: (A, B, Qc, R, optimum)."""
-    from otgeom.errors import OtgeomError
-    from otgeom.families import family as make
-    from otgeom.numeric.lq import lq_optimum
-
-    lin = _grid_linearisation(family)
-    if lin is None:
-        return None
-    A, B, Qc, R = lin
-    try:
-        opt = lq_optimum(make("lq", A=A, B=B, Qc=Qc, R=R, W=family.axes[0].noise ** 2))
-    except OtgeomError:
-        return None
-    return (*lin, opt)
-
-
-def _grid_flow(family, ctx) -> Section:
+def _grid_flow(family, v: _View) -> Section:
     from otgeom.report.plots import band_figure, gaussian_bands, image_figure, line_figure, quantile_bands
 
-    runs = _grid_runs(family, ctx)
-    caps = ctx["caps"]
+    a: GridAnalysis = v.a
+    runs, caps = a.runs, a.caps
     ax_aff = family.affine_axis
     blocks: list[Any] = [
         Para("The Wasserstein gradient flow of $J$ (THEORY.md section 3): every action moves against the gradient "
@@ -1075,10 +866,10 @@ def _grid_flow(family, ctx) -> Section:
                      _fmt(r.G[-1], 3), str(r.backtracks), r.reason))
     blocks.append(Table(("flow", "steps", "flow time", "J at start", "J at end", "g-norm at end", "halvings",
                          "outcome"), tuple(rows)))
-    done = {k: r for k, r in runs.items() if not isinstance(r, str)}
+    done = a.finished
     if not done:
         return Section("Gradient flows", tuple(blocks))
-    monotone = all(bool(np.all(np.diff(r.J) <= 0)) for r in done.values())
+    monotone = all(r.monotone for r in done.values())
     blocks.append(Para("$J$ decreases at every step of " + ("both flows" if len(done) > 1 else "the flow")
                        + (": yes." if monotone else ": NO (a step increased it; a bug).")))
     floor = 64 * np.finfo(float).eps * max(1.0, max(float(np.abs(r.J).max()) for r in done.values()))
@@ -1089,7 +880,7 @@ def _grid_flow(family, ctx) -> Section:
     xname = family.spec.state_names[0]
     if len(family.axes) == 1:
         x = family.points[:, 0]
-        ref = _grid_lq_reference(family)
+        ref = a.lq_reference
         reference = None
         if ref is not None:
             K = float(ref[-1].K[0, 0])
@@ -1109,7 +900,7 @@ def _grid_flow(family, ctx) -> Section:
             "25-75 % dark, median line; particles: quantiles interpolated between the particles' levels)"
             + (f", with the {reference[0]} dashed" if reference else "") + ".", x, band_rows, xname, "action a",
             reference))
-        curves = [("initial policy", ctx["initial_chain"].rho)]
+        curves = [("initial policy", a.initial_chain.rho)]
         curves += [(f"end of the {_RUN_SHORT[k]}", r.chain.rho) for k, r in done.items()]
         blocks.append(line_figure("rho", "The stationary law on the grid at the initial policy and at the flows' "
                                   "end points.", [{"x": x, "ys": curves, "xlabel": xname, "ylabel": "rho",
@@ -1127,7 +918,7 @@ def _grid_flow(family, ctx) -> Section:
                                "title": f"{'Gaussian' if k == 'gaussian' else 'particles'}, t = {_fmt(r.times[s], 3)}"})
         blocks.append(image_figure("policy", "The mean action per grid state along the flows (blue negative, red "
                                    "positive).", panels[:3]))
-        rho_panels = [{"z": ctx["initial_chain"].rho.reshape(family.shape), "extent": ext, "xlabel": names[0],
+        rho_panels = [{"z": a.initial_chain.rho.reshape(family.shape), "extent": ext, "xlabel": names[0],
                        "ylabel": names[1], "log": True, "label": "rho", "title": "initial policy"}]
         rho_panels += [{"z": r.chain.rho.reshape(family.shape), "extent": ext, "xlabel": names[0], "ylabel": names[1],
                         "log": True, "label": "rho", "title": f"end of the {_RUN_SHORT[k]}"} for k, r in done.items()]
@@ -1137,31 +928,20 @@ def _grid_flow(family, ctx) -> Section:
     return Section("Gradient flows", tuple(blocks))
 
 
-def _grid_inner_error(family, run: _GridRun, K: float) -> tuple[np.ndarray, np.ndarray]:
-    """max over the inner half of the grid of |m_i + K x_i| at every recorded step: (times, errors)."""
-    x = family.points[:, 0]
-    ax = family.axes[0]
-    inner = np.abs(x - 0.5 * (ax.lo + ax.hi)) <= 0.25 * (ax.hi - ax.lo)
-    steps = sorted(run.snaps)
-    err = np.array([float(np.abs(run.means(run.snaps[s]) + K * x)[inner].max()) for s in steps])
-    return run.times[steps], err
-
-
-def _grid_vs_lq(family, ctx) -> Section:
+def _grid_vs_lq(family, v: _View) -> Section:
     from otgeom.report.plots import line_figure
 
-    runs = {k: r for k, r in _grid_runs(family, ctx).items() if not isinstance(r, str)}
-    ref = _grid_lq_reference(family)
+    a: GridAnalysis = v.a
+    runs, chk = a.finished, a.lq_check
     title = "Against the LQ closed form: the seed's own test"
-    if ref is None or not runs:
+    if chk is None:
         return Section(title, (Para("No LQ reference: the linearisation at 0 has no stabilising Riccati solution "
                                     "or no flow ran." ),))
-    A, B, Qc, R, opt = ref
-    K, Jstar, Pstar = float(opt.K[0, 0]), float(opt.J), float(opt.P[0, 0])
+    A, B, Qc, R, _ = a.lq_reference
+    K, Jstar, predicted = chk.K, chk.J_star, chk.predicted_gap
     ax = family.axes[0]
     h, sigma = ax.width, ax.noise
-    predicted = Pstar * h * h / 12
-    best = runs.get("gaussian") or runs["particles"]
+    best = runs[chk.best]
     Jgrid = float(best.J[-1])
     blocks: list[Any] = [
         Para("Where the optimal policy is known analytically, the gradient flow computed from the derived formulas "
@@ -1186,10 +966,9 @@ def _grid_vs_lq(family, ctx) -> Section:
              f"relative difference {_fmt(abs(Jgrid - Jstar - predicted) / predicted, 2)}")]
     curves, gaps = [], []
     for k, r in runs.items():
-        t, err = _grid_inner_error(family, r, K)
+        t, err = chk.inner_error[k]
         curves.append((_run_name(k, family), t, err))
-        spread = (float(r.final[1].max()) if r.kind == "gaussian"
-                  else float(np.ptp(r.final, axis=1).max()))
+        spread = chk.spread[k]
         rows.append((f"policy error at the end, {_RUN_SHORT[k]}", _fmt(err[-1], 3),
                      f"from {_fmt(err[0], 3)} at $t = 0$; largest " + ("$s_i$" if r.kind == "gaussian" else
                                                                         "particle spread")
@@ -1199,8 +978,6 @@ def _grid_vs_lq(family, ctx) -> Section:
     gaps.append(("J - J* (LQ), Gaussian" if best.kind == "gaussian" else "J - J* (LQ), particles", best.times,
                  best.J - Jstar))
     gaps.append(("reference P* h^2/12", best.times, np.full(best.times.size, predicted)))
-    ctx["lq_check"] = {"K": K, "J_star": Jstar, "J_grid": Jgrid, "predicted_gap": predicted,
-                       "policy_error": {k: float(c[2][-1]) for k, c in zip(runs, curves)}}
     blocks += [
         Table(("quantity", "value", "note"), tuple(rows)),
         line_figure("lq", "The flows against the LQ answer: the policy error on the inner half of the grid, and J(t) "
@@ -1212,24 +989,18 @@ def _grid_vs_lq(family, ctx) -> Section:
     return Section(title, tuple(blocks))
 
 
-def _grid_zero_action(family):
-    from otgeom.numeric.grid import grid_chain
-    from otgeom.numeric.policies import ParticlePolicy
-
-    return _grid_chain_quiet(grid_chain, family, ParticlePolicy(np.zeros((family.n_states, 1, 1))))
-
-
-def _grid_end_point(family, ctx) -> Section:
+def _grid_end_point(family, v: _View) -> Section:
     """A grid family without an analytic optimum: the flows' end point against the zero action, and its shape."""
     from otgeom.numeric.grid import BOUNDARY_TOLERANCE
     from otgeom.report.plots import line_figure
 
-    runs = {k: r for k, r in _grid_runs(family, ctx).items() if not isinstance(r, str)}
+    a: GridAnalysis = v.a
+    runs, chk = a.finished, a.zero_check
     title = "The flows' end point against the zero action"
-    if not runs:
+    if chk is None:
         return Section(title, (Para("No flow ran (see the flow section)."),))
-    zero = _grid_zero_action(family)
-    best = min(runs.values(), key=lambda r: float(r.J[-1]))
+    zero = chk.zero
+    best = runs[chk.best]
     rows = [("zero action ($a = 0$ in every state)", _fmt(zero.J, 8))]
     rows += [(f"end of the {_RUN_SHORT[k]}", _fmt(r.J[-1], 8)) for k, r in runs.items()]
     blocks: list[Any] = [
@@ -1243,37 +1014,29 @@ def _grid_end_point(family, ctx) -> Section:
                 "it is where the flow stopped, not a certified optimum (the g-norm was still "
                 f"{_fmt(best.G[-1], 3)}).")),
     ]
-    ctx["zero_check"] = {"J_zero": float(zero.J), "J_end": {k: float(r.J[-1]) for k, r in runs.items()}}
-    if family.name == "pendulum":
-        th = family.points[:, 0]
-        up = np.abs(th) < UPRIGHT
-        share = {"zero action": float(zero.rho[up].sum()), **{f"end of the {_RUN_SHORT[k]}": float(r.chain.rho[up].sum())
-                                                              for k, r in runs.items()}}
-        ctx["zero_check"]["upright"] = share
+    if chk.upright is not None:
+        share = {(k if k == "zero action" else f"end of the {_RUN_SHORT[k]}"): x for k, x in chk.upright.items()}
         blocks += [Para("Measured share of time upright, the stationary mass of the states with $|\\theta| < \\pi/4$ "
                         "(a quarter of the circle; $\\theta = 0$ is upright):"),
-                   Table(("policy", "share of time upright"), tuple((k, _fmt(v, 4)) for k, v in share.items()))]
+                   Table(("policy", "share of time upright"), tuple((k, _fmt(x, 4)) for k, x in share.items()))]
     blocks += [Para("Certificates of the chain at the best end point:"),
                _grid_certificates(family, best.chain, BOUNDARY_TOLERANCE)]
     if len(family.axes) == 1:
         x = family.points[:, 0]
         ys = [(f"end of the {_RUN_SHORT[k]}", r.means()) for k, r in runs.items()]
-        ref = _grid_lq_reference(family)
+        ref = a.lq_reference
         text = ""
         if ref is not None:
-            K = float(ref[-1].K[0, 0])
+            K = chk.K_linearised
             ys.append(("reference: LQ of the linearisation at 0, -K x", -K * x))
-            m = best.means()
-            i = min(max(int(np.argmin(np.abs(x))), 1), x.size - 2)
-            slope = float((m[i + 1] - m[i - 1]) / (x[i + 1] - x[i - 1]))
-            text = (f"At the origin the end point's feedback has slope {_fmt(slope, 4)} (central difference over the "
-                    f"cells beside ${latex(family.symbols[0][0])} = {_fmt(x[i], 4)}$); the LQ problem of the "
+            text = (f"At the origin the end point's feedback has slope {_fmt(chk.slope_at_0, 4)} (central difference "
+                    f"over the cells beside ${latex(family.symbols[0][0])} = {_fmt(chk.slope_cell, 4)}$); the LQ "
+                    "problem of the "
                     "dynamics and cost linearised there "
                     f"($A = {_fmt(ref[0], 6)}$, $B = {_fmt(ref[1], 6)}$, $Q_c = {_fmt(ref[2], 6)}$, "
                     f"$R = {_fmt(ref[3], 6)}$, $W = \\sigma^2$) has $-K = {_fmt(-K, 4)}$. Away from the origin they "
-                    f"differ: the largest $|m_i + K x_i|$ on the grid is {_fmt(float(np.abs(m + K * x).max()), 4)}, at "
-                    f"$x = {_fmt(float(x[np.argmax(np.abs(m + K * x))]), 4)}$: the optimal feedback is nonlinear.")
-            ctx["zero_check"]["slope_at_0"], ctx["zero_check"]["K_linearised"] = slope, K
+                    f"differ: the largest $|m_i + K x_i|$ on the grid is {_fmt(chk.largest_gap, 4)}, at "
+                    f"$x = {_fmt(chk.largest_gap_at, 4)}$: the optimal feedback is nonlinear.")
         blocks.append(line_figure("endpoint", "The mean action of the flows' end points against the state"
                                   + (", and the LQ feedback of the linearisation at 0 (dashed)." if ref else "."),
                                   [{"x": x, "ys": ys, "xlabel": family.spec.state_names[0], "ylabel": "mean action"}]))
@@ -1282,8 +1045,8 @@ def _grid_end_point(family, ctx) -> Section:
     return Section(title, tuple(blocks))
 
 
-def _grid_result(family, ctx) -> Section:
-    return _grid_vs_lq(family, ctx) if family.name == "grid-linear" else _grid_end_point(family, ctx)
+def _grid_result(family, v: _View) -> Section:
+    return _grid_vs_lq(family, v) if family.name == "grid-linear" else _grid_end_point(family, v)
 
 
 SECTIONS: dict[str, tuple[Callable, ...]] = {
@@ -1376,42 +1139,34 @@ def _json_value(v) -> str:
 
 
 def build_report(family, seed: int = 0, claims: bool = True, params: dict | None = None,
-                 t_end: float = 12.0) -> Report:
+                 t_end: float = 12.0, analysis: Any = None, verdicts: Sequence[Any] | None = None) -> Report:
     """The report of ``family`` (a :class:`~otgeom.families.Family`, an LQ family or a grid family).
 
-    ``seed`` drives the claim suite; ``claims=False`` leaves the claim table out (faster);
-    ``params`` are the user's parameter overrides, echoed in the reproduce command (default:
-    :func:`rebuild_params`, the overrides that rebuild ``family`` from its defaults);
-    ``t_end`` is the flow horizon for finite families.
+    The numbers come from ``analysis`` (default: :func:`otgeom.analysis.analyse` with flow horizon ``t_end``) and
+    the claim table from ``verdicts`` (default: :func:`otgeom.suite.run_suite` with ``seed``, one forked process per
+    core); the sections only typeset them, so a notebook that computed either can pass it in.
+    ``claims=False`` leaves the claim table out (faster); ``params`` are the user's parameter overrides, echoed in
+    the reproduce command (default: :func:`rebuild_params`, the overrides that rebuild ``family`` from its defaults).
     """
-    from otgeom.numeric.policies import GaussianPolicy
-
     kind = supports(family).kind  # the family's kind picks its sections (otgeom.families.protocol)
     if params is None:
         params = rebuild_params(family)
-    ctx: dict[str, Any] = {"t_end": t_end, "params": params}
+    if analysis is None:
+        analysis = analyse(family, t_end=t_end)
+    view = _View(analysis, params, _Definitions())
     extra: tuple = ()
     sections_of = SECTIONS[kind]
     if kind == "finite":
-        from otgeom.errors import ExpressionError
-        from otgeom.regularity import family_certificates
-        from otgeom.symbolic.geometry import first_order
-
-        try:
-            ctx["D"] = first_order(family)
-        except ExpressionError as exc:
-            ctx["no_closed_form"] = str(exc)
-        if "D" not in ctx or family_certificates(family).failed(("R1", "R2")):
+        if analysis.degenerate:
             sections_of = (_finite_definitions, _finite_degenerate)
-        ctx.setdefault("D", None)
-        ctx["prims"] = family.primitives()
-        ctx["defs"] = _Definitions()
-        n, d = family.n_states, family.action_dim
-        ctx["policy"] = GaussianPolicy(np.zeros((n, d)), np.broadcast_to(np.eye(d), (n, d, d)).copy())
+        elif analysis.derivation is None:  # outside the closed-form class: the numeric route
+            sections_of = (_finite_definitions, _finite_regularity, _finite_no_closed_form, _finite_optimum,
+                           _finite_newton, _finite_plots)
         values = "; ".join([f"{k} = {v}" for k, v in family.structure.items()]
                            + [f"{k} = {_exact(v)}" for k, v in family.values.items()])
+        D = analysis.derivation
         extra = (("parameters (exact)", values),
-                 ("derivation digest", ctx["D"].digest if ctx["D"] is not None else "none (no closed form)"),
+                 ("derivation digest", D.digest if D is not None else "none (no closed form)"),
                  ("reference policy", REFERENCE_POLICY))
     elif kind == "grid":
         values = "; ".join(f"{k} = {v}" for k, v in family.values.items())
@@ -1422,8 +1177,12 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
     else:
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
-    sections = [fn(family, ctx) for fn in sections_of]
+    sections = [fn(family, view) for fn in sections_of]
     if claims:
-        sections.append(_claims_section(family, seed))
+        if verdicts is None:
+            from otgeom.suite import run_suite
+
+            verdicts = run_suite([family], seed=seed, workers=None)
+        sections.append(_claims_section(family, seed, verdicts))
     cmd = _command(family, params) + (f" --seed {seed}" if seed else "") + ("" if claims else " --no-claims")
     return Report(f"otgeom report: {family.label}", _meta(family, seed, cmd, extra), tuple(sections))
