@@ -10,8 +10,11 @@ functions and read the same fields.  One function per kind of family (:data:`ANA
   reference policy, its end point as an optimum when :math:`g(\operatorname{grad} J, \operatorname{grad} J) < 10^{-12}`
   there, the spectrum of :math:`G^{-1}H` (H by central differences of the derived gradient) and the predicted
   linear rate :math:`2\lambda_{\min}` of :math:`J(t) - J^*` beside the measured one; Riemannian Newton on
-  particles from a fixed seed.  A family outside the closed-form class, or one on which R1 or R2 fails for every
-  policy, gets the certificates and the reason only (``degenerate``).
+  particles from a fixed seed.  A family on which R1 or R2 fails for every policy gets the certificates and the
+  reason only (``degenerate``).  A family outside the closed-form class takes the numeric route (d = 1: the flow
+  with its velocity by quadrature and the Hessian at its end point from ``evaluate(hessian=True)``; any d: the
+  evaluation and Newton on particles), unless R1, R2 or R3 fails for every policy or the evaluation at the
+  reference policy fails (then ``degenerate``, with the reason).
 * ``lq`` (section 5): the DARE optimum, a stabilising start, the Hessian spectrum there, the gradient flow and
   its predicted and measured rates.
 * grid families (section 6): the chain at the initial policy, the Gaussian and particle flows, the LQ reference
@@ -103,7 +106,7 @@ def quadrature_flow(family, policy, t_end: float, n_eval: int = 121) -> FlowReco
     from otgeom.numeric.flows import gaussian_projected_flow
 
     t = np.linspace(0.0, t_end, n_eval)
-    r = gaussian_projected_flow(family.primitives(), policy, t)
+    r = gaussian_projected_flow(family.primitives(), policy, t, max_evaluations=20_000)
     return FlowRecord(r.t, r.y, r.J, r.grad_norm2, tuple(float(v) for v in family.parameter_values()), "quadrature")
 
 
@@ -153,10 +156,13 @@ def quadrature_optimum(family, flow: FlowRecord) -> OptimumRecord:
     J, g2 = float(flow.J[-1]), float(flow.g2[-1])
     if not g2 < 1e-12:
         return OptimumRecord(theta, J, g2, False)
-    if family.action_dim != 1:
+    if family.action_dim != 1:  # pragma: no cover - the numeric route integrates the flow for d = 1 only
         return OptimumRecord(theta, J, g2, True)
-    ev = evaluate(family, GaussianPolicy.from_coordinates(theta, family.n_states, 1), hessian=True,
-                  allow_unconverged=True)
+    try:
+        ev = evaluate(family, GaussianPolicy.from_coordinates(theta, family.n_states, 1), hessian=True,
+                      allow_unconverged=True)
+    except OtgeomError:  # e.g. primitives not finite at some node: critical, but no spectrum
+        return OptimumRecord(theta, J, g2, True)
     H, G = np.asarray(ev["hessian_coords"], float), np.asarray(ev["metric"], float)
     H = 0.5 * (H + H.T)
     lam = scipy.linalg.eigh(H, G, eigvals_only=True)
@@ -301,9 +307,10 @@ def particle_newton_record(prims, n: int, d: int, particles: int = NEWTON_PARTIC
 @dataclass(frozen=True)
 class FiniteAnalysis:
     """Everything a finite family's report shows.  ``degenerate``: R1 or R2 fails for every policy (without a closed
-    form: any assumption); then only ``family_certificates`` (and ``no_closed_form``) are set.  Without a closed form (``derivation`` None,
-    ``no_closed_form`` says why) the flow and the optimum take the quadrature route and the symbolic records
-    (``chain``, ``second_order_values``, ``second_order_forms``) are None.  A string in place of a record is why it
+    form also: R3 fails, or the evaluation at the reference policy fails); then only ``family_certificates`` (and
+    ``no_closed_form``, with the reason) are set.  Without a closed form (``derivation`` None, ``no_closed_form``
+    says why) the flow and the optimum take the quadrature route (d = 1) and the symbolic records (``chain``,
+    ``second_order_values``, ``second_order_forms``) are None.  A string in place of a record is why it
     could not be computed (``flow``, ``second_order_forms``, ``newton``)."""
 
     policy: Any
@@ -320,6 +327,8 @@ class FiniteAnalysis:
     optimum: OptimumRecord | None = None
     measured_rate: MeasuredRate | None = None
     newton: NewtonRecord | str | None = None
+    family: str = ""
+    t_end: float | None = None
 
     @property
     def predicted_rate(self) -> float | None:
@@ -344,10 +353,16 @@ def finite_analysis(family, t_end: float = 12.0) -> FiniteAnalysis:
     certs = family_certificates(family)
     # the numeric route needs what the closed forms guarantee: no assumption may fail for every policy (a family
     # outside the class can break R3, e.g. a kernel that is not Lipschitz in a, where grad J is not defined)
-    if certs.failed(("R1", "R2") if D is not None else {c.assumption for c in certs.items}):
+    if certs.failed(("R1", "R2") if D is not None else ("R1", "R2", "R3")):
         return FiniteAnalysis(policy, D, why, certs, True)
     prims = family.primitives()
-    ev = evaluate(family, policy, allow_unconverged=True)
+    try:
+        ev = evaluate(family, policy, allow_unconverged=True)
+    except OtgeomError as exc:
+        if D is not None:
+            raise
+        return FiniteAnalysis(policy, D, f"{why}; and the numeric route failed at the reference policy: {exc}", certs,
+                              True)
     pol_certs = policy_certificates(family, policy, np.asarray(ev["P"], float), np.asarray(ev["rho"], float))
     values = forms = None
     if D is not None and family.action_dim == 1:
@@ -357,8 +372,14 @@ def finite_analysis(family, t_end: float = 12.0) -> FiniteAnalysis:
         except OtgeomError as exc:  # e.g. the quadrature does not converge: the report says so
             forms = str(exc)
     try:
-        flow: FlowRecord | str = (derived_flow(D, family, policy.coordinates(), t_end) if D is not None else
-                                  quadrature_flow(family, policy, t_end))
+        if D is not None:
+            flow: FlowRecord | str = derived_flow(D, family, policy.coordinates(), t_end)
+        elif family.action_dim == 1:
+            flow = quadrature_flow(family, policy, t_end)
+        else:
+            flow = ("for d > 1 the numeric route does not integrate the flow: in the coordinates upper(Sigma) it "
+                    "heads for the boundary Sigma = 0, leaves the positive-definite cone by round-off, and each "
+                    "step costs a quadrature (Newton on particles below covers the optimum)")
     except OtgeomError as exc:  # NotConvergedError (too many evaluations), a failed integration or quadrature
         flow = str(exc)
     optimum = measured = None
@@ -392,6 +413,8 @@ class LQAnalysis:
     spectrum: dict
     flow: Any
     measured_rate: float | None
+    family: str = ""
+    t_end: float | None = None
 
     @property
     def predicted_rate(self) -> float:
@@ -626,6 +649,8 @@ class GridAnalysis:
     lq_reference: Any
     lq_check: GridLQCheck | None
     zero_check: GridZeroCheck | None
+    family: str = ""
+    t_end: float | None = None
 
     @property
     def finished(self) -> dict:
@@ -672,5 +697,8 @@ ANALYSES: dict[str, Callable[..., Any]] = {"finite": finite_analysis, "lq": lq_a
 
 
 def analyse(family, t_end: float = 12.0):
-    """The record of ``family`` for its kind (:data:`ANALYSES`); ``t_end`` is the finite families' flow horizon."""
-    return ANALYSES[supports(family).kind](family, t_end=t_end)
+    """The record of ``family`` for its kind (:data:`ANALYSES`); ``t_end`` is the finite families' flow horizon.
+    The record names the family (its label) and ``t_end``, so that a report can refuse a record of another one."""
+    import dataclasses
+
+    return dataclasses.replace(ANALYSES[supports(family).kind](family, t_end=t_end), family=family.label, t_end=t_end)

@@ -27,6 +27,10 @@ otherwise ``not_converged`` names the state and the quantity (and :func:`evaluat
 describes the rule (panels per axis, nodes per state, function evaluations, feature hints used).  The symbolic
 path reports ``converged: true`` (closed forms evaluated in float64).
 
+``error_kind_hessian`` (with ``--hessian``, numeric path) is ``estimate`` whatever ``error_kind`` says: the
+round-off part of the Hessian matrices' errors is a heuristic, and at sigma about 1e-12 it has been seen to miss
+(``tests/test_report_records.py``).
+
 With ``--hessian`` (finite families, d = 1, coordinates :math:`\theta = (m_0, \sigma_0, m_1, \sigma_1, \dots)`
 listed in ``hessian_coordinates``): ``hessian_coords`` (:math:`\partial^2J/\partial\theta^2`), ``metric``
 (:math:`G(\theta) = \mathrm{diag}(\rho_s, \rho_s)`), ``hessian_riemannian`` (the Levi-Civita Hessian of J
@@ -152,6 +156,7 @@ def _numeric(family: Family, policy: GaussianPolicy, tolerance: float, hessian: 
            # "bound" when the rule met its own target and can vouch that it sees the family's features; otherwise the
            # error entries are the best estimates otgeom has, not bounds (a feature no node saw is in none of them)
            "error_kind": "bound" if rule.converged and rule.verified else "estimate",
+           **({"error_kind_hessian": "estimate"} if hessian else {}),
            "quadrature": {"rule": "composite Gauss-Kronrod 21 (value) / Gauss 10 (error) per axis, on panels at the "
                                   "family's exp-of-quadratic features, adaptively bisected",
                           "verified": rule.verified,

@@ -118,8 +118,10 @@ def gaussian_flow_rhs(prims, policy: GaussianPolicy, order: int | None = None) -
 
 
 def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, order: int | None = None,
-                            progress: bool = False, rtol: float = 1e-10, atol: float = 1e-12) -> FlowResult:
-    """Integrate the Gaussian-projected flow in the coordinates of :meth:`GaussianPolicy.coordinates`."""
+                            progress: bool = False, rtol: float = 1e-10, atol: float = 1e-12,
+                            max_evaluations: int = 100_000) -> FlowResult:
+    """Integrate the Gaussian-projected flow in the coordinates of :meth:`GaussianPolicy.coordinates` (at most
+    ``max_evaluations`` right-hand sides, see :func:`integrate`)."""
     n, d = policy.n_states, policy.action_dim
     iu = np.triu_indices(d)
 
@@ -129,10 +131,12 @@ def gaussian_projected_flow(prims, policy: GaussianPolicy, t_eval: np.ndarray, o
         parts = []
         for s in range(n):
             parts.append(dm[s])
-            parts.append(dS[s, :1, 0] / (2 * pol.std[s:s + 1]) if d == 1 else dS[s][iu])
+            # d = 1: sigma' = Sigma' / (2 sigma) with the signed coordinate sigma (J is even in it), not |sigma|:
+            # dividing by |sigma| flips the sign of sigma' once an integrator step overshoots below 0
+            parts.append(dS[s, :1, 0] / (2 * y[s * 2 + 1:s * 2 + 2]) if d == 1 else dS[s][iu])
         return np.concatenate(parts)
 
-    Y = integrate(rhs, policy.coordinates(), np.asarray(t_eval, float), rtol, atol, progress)
+    Y = integrate(rhs, policy.coordinates(), np.asarray(t_eval, float), rtol, atol, progress, max_evaluations)
     J, G2 = [], []
     for y in Y:
         pol = GaussianPolicy.from_coordinates(y, n, d)

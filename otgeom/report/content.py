@@ -224,10 +224,14 @@ def _finite_no_closed_form(family, v: _View) -> Section:
         Para("So the sections that print derived formulas (the chain, the geometry with its Christoffel symbols and "
              "curvatures, the gradient and flow equations, the second-order matrices) are left out, and the claims "
              "that test a symbolic output say not-applicable. Everything else takes the numeric route: the "
-             "certificates above from quadrature and GTH, the Gaussian flow below with its velocity "
-             "$\\dot m_s = -\\mathbb{E}[\\partial_a Q]$, $\\dot\\sigma_s = -\\sigma_s \\mathbb{E}[\\partial_a^2 Q]$ by "
-             "quadrature (`otgeom.numeric.flows.gaussian_projected_flow`), the Hessian at its end point by quadrature "
-             "and linear solves (`otgeom eval --hessian`), and Newton on particles."),
+             "certificates at the reference policy from quadrature and GTH, "
+             + ("the Gaussian flow below with its velocity $\\dot m_s = -\\mathbb{E}[\\partial_a Q]$, "
+                "$\\dot\\sigma_s = -\\sigma_s \\mathbb{E}[\\partial_a^2 Q]$ by quadrature "
+                "(`otgeom.numeric.flows.gaussian_projected_flow`), the Hessian at its end point by quadrature and "
+                "linear solves (`otgeom eval --hessian`), and Newton on particles."
+                if family.action_dim == 1 else
+                "and Newton on particles; for d > 1 the Gaussian flow is not integrated on this route (the "
+                "optimum section says why).")),
     ))
 
 
@@ -375,8 +379,8 @@ def _finite_optimum(family, v: _View) -> Section:
 
     a: FiniteAnalysis = v.a
     if not isinstance(a.flow, FlowRecord):
-        return Section("Optimum and local convexity", (Para(f"The {'derived ' if a.derivation is not None else ''}flow was not "
-                                                            f"integrated to the end, so no optimum is reported: "
+        return Section("Optimum and local convexity", (Para(f"The {'derived ' if a.derivation is not None else ''}flow could "
+                                                            f"not be integrated, so no optimum is reported: "
                                                             f"{a.flow}."),))
     opt = a.optimum
     n, d = family.n_states, family.action_dim
@@ -1153,6 +1157,12 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         params = rebuild_params(family)
     if analysis is None:
         analysis = analyse(family, t_end=t_end)
+    elif (analysis.family, analysis.t_end) != (family.label, t_end):
+        from otgeom.errors import ParameterError
+
+        raise ParameterError(f"the record given is of {analysis.family or 'an unnamed family'} with t_end = "
+                             f"{analysis.t_end}, not of {family.label} with t_end = {t_end}: pass "
+                             "otgeom.analysis.analyse(family, t_end) for this family")
     view = _View(analysis, params, _Definitions())
     extra: tuple = ()
     sections_of = SECTIONS[kind]
