@@ -108,7 +108,7 @@ class Verdict:
 
     @property
     def error_unit(self) -> str:
-        """What ``error`` (and ``tolerance``) measure, read off the tolerance's reason: ``|slope - 2|`` (or 4) of a
+        """What ``error`` (and ``tolerance``) measure, read off the tolerance's reason: ``|slope - 2|`` (or 3, 4) of a
         Taylor remainder, ``standard errors`` of a Monte Carlo estimate, ``relative`` or ``absolute`` error."""
         return error_unit(self.tolerance_reason)
 
@@ -145,6 +145,8 @@ def error_unit(tolerance_reason: str) -> str:
     """The unit of a claim's error, from the first words of its tolerance's reason (see :attr:`Verdict.error_unit`)."""
     reason = tolerance_reason.lower()
     if reason.startswith("slope"):
+        if "polarised" in reason or "slope 3" in reason:
+            return "|slope - 3|"
         return "|slope - 4|" if "symmetrised" in reason or "second" in reason else "|slope - 2|"
     if "standard error" in reason:
         return "standard errors"

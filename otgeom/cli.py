@@ -782,6 +782,71 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    import json
+    import shlex
+
+    from otgeom.methods import METHODS, compare, objective
+    from otgeom.report import check_output_path, render, report_format, write_report
+
+    fmt = None
+    if args.output is not None or args.format is not None:
+        try:
+            fmt = report_format(args.format, args.output)
+        except ParameterError as exc:
+            raise _UsageError(str(exc)) from None
+    methods = None
+    if args.methods:
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown or not methods:
+            raise ParameterError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; known: "
+                                 f"{', '.join(METHODS)}")
+    params = _parse_params(args.param)
+    if args.output is not None:
+        check_output_path(args.output, fmt)
+    fam = _family_arg(args, params)
+    from otgeom.families import supports
+
+    kw = {"sigma2": args.sigma2} if supports(fam).kind == "lq" else {}
+    if args.sigma2 != 1.0 and not kw:
+        raise ParameterError(f"{fam.label}: --sigma2 is the fixed action variance of the lq family's policies")
+    check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
+    c = compare(objective(fam, **kw), methods=methods, max_iter=args.max_iter)
+    if args.json:
+        out = {"otgeom_version": __import__("otgeom").__version__, "params": params, **c.to_json()}
+        if kw:
+            out["sigma2"] = args.sigma2
+        print(json.dumps(out, indent=2, allow_nan=False, default=lambda x: None))
+    if fmt is not None:
+        from otgeom.report.compare import compare_report
+        from otgeom.report.content import _cli_family, _param_args
+
+        cmd = (f"otgeom compare {_cli_family(fam)}{_param_args(params)}"
+               + (f" --methods {shlex.quote(args.methods)}" if args.methods else "")
+               + (f" --sigma2 {args.sigma2!r}" if kw and args.sigma2 != 1.0 else "")
+               + (f" --max-iter {args.max_iter}" if args.max_iter != 2000 else "") + " --format FORMAT")
+        rep = compare_report(c, cmd)
+        if args.output is not None:
+            for path in write_report(rep, fmt, args.output):
+                _say(f"wrote {path}")
+        else:
+            sys.stdout.write(render(rep, fmt))
+    if not args.json and fmt is None:
+        from otgeom.report.compare import COMPARE_HEADER, compare_rows
+        from otgeom.textfmt import number
+
+        print(f"{c.label}: J* = {number(c.J_star, 12)} ({c.reference})")
+        rows = [COMPARE_HEADER[:-1]] + [r[:-1] for r in compare_rows(c)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
+        for r, text in zip(c.results, compare_rows(c)):
+            if text[-1] != "-":
+                print(f"  {r.method}: {text[-1]}")
+    return 0
+
+
 FILE_HELP = ("a family file (TOML; README, \"Your own families\") instead of a built-in family; it is read without "
              "running any code, and --param overrides its defaults")
 
@@ -892,6 +957,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="N", help="seed of the claim suite (default 0)")
     r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
     r.set_defaults(func=_cmd_report)
+    m = sub.add_parser("compare", help="policy-gradient methods on one family: iterations, time, predicted and "
+                                        "measured rates (Euclidean, Fisher, Wasserstein, WPO, Newton, Hewer)")
+    m.add_argument("family", type=_family_name, nargs="?", help=family_help)
+    m.add_argument("--file", metavar="F.toml", help=FILE_HELP)
+    m.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=_PARAM_HELP)
+    m.add_argument("--methods", metavar="M1,M2", help="comma-separated, of euclidean, fisher, wasserstein, wpo, newton, "
+                                                      "hewer (lq only); default: every method that applies")
+    m.add_argument("--max-iter", type=_int_in(1, 10**6), default=2000, metavar="N",
+                   help="iterations per method at most (default 2000)")
+    m.add_argument("--sigma2", type=_float_in(0.0, 1e6), default=1.0, metavar="S",
+                   help="lq: the fixed action variance, Sigma = S I (default 1; then Fisher and Wasserstein coincide)")
+    m.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    m.add_argument("--format", choices=("md", "tex", "html"), default=None,
+                   help="write the comparison as a report section (md, tex or html; default: -o's extension)")
+    m.add_argument("-o", "--output", metavar="PATH", help="write the report here (with --format, or by extension)")
+    m.set_defaults(func=_cmd_compare)
     return p
 
 

@@ -23,6 +23,13 @@ from otgeom.report import build_report, render
 ROOT = Path(__file__).resolve().parents[1]
 LOGISTIC = ROOT / "examples" / "families" / "logistic_ring.toml"
 
+
+@pytest.fixture(scope="module")
+def logistic():
+    """(family, record) of logistic_ring.toml, computed once for the tests that read it."""
+    fam = load_family(LOGISTIC)
+    return fam, analyse(fam)
+
 #: every function a report's numbers could come from (module, attribute)
 NUMERIC_ENTRY_POINTS = [
     ("otgeom.analysis", "analyse"), ("otgeom.analysis", "finite_analysis"), ("otgeom.analysis", "lq_analysis"),
@@ -82,13 +89,13 @@ def _forbid_numerics(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("make", [lambda: family("switch2"), lambda: family("modulated", n=2, d=2),
-                                  lambda: family("lq"), lambda: family("grid-linear"), lambda: load_family(LOGISTIC),
-                                  lambda: family("kinked"), lambda: family("double-well")],
+                                  lambda: family("lq"), lambda: family("grid-linear"), None, lambda: family("kinked"),
+                                  lambda: family("double-well")],
                          ids=["switch2", "modulated-n2-d2", "lq", "grid-linear", "logistic-ring-file", "kinked",
                               "double-well"])
-def test_sections_only_typeset_the_record(make, monkeypatch):
-    fam = make()
-    record = analyse(fam)
+def test_sections_only_typeset_the_record(make, monkeypatch, request):
+    fam, record = request.getfixturevalue("logistic") if make is None else (make(), None)
+    record = record or analyse(fam)
     params = None if fam.name == "switch2" else {}  # once with the reproduce command rebuilt from the family
     normal = render(build_report(fam, claims=False, params=params, analysis=record), "md")
     _forbid_numerics(monkeypatch)
@@ -172,11 +179,10 @@ def test_grid_record_against_the_riccati_answer():
     assert max(chk.policy_error.values()) < 1e-2
 
 
-def test_family_outside_the_closed_form_takes_the_numeric_route():
+def test_family_outside_the_closed_form_takes_the_numeric_route(logistic):
     """logistic-ring (a file family, logistic kernel): the Gaussian flow by quadrature and Newton on particles reach
     the same optimum, and the report says which derived sections are left out and why."""
-    fam = load_family(LOGISTIC)
-    a = analyse(fam)
+    fam, a = logistic
     assert a.derivation is None and "only polynomial(a) * exp(quadratic(a)) terms" in a.no_closed_form
     assert not a.degenerate and a.flow.route == "quadrature" and a.chain is None
     assert a.optimum.critical and abs(a.optimum.J - a.newton.result.J) < 1e-9
@@ -189,13 +195,13 @@ def test_family_outside_the_closed_form_takes_the_numeric_route():
     assert "an estimate and not a bound" in md
 
 
-def test_numeric_hessian_error_estimate_can_miss_near_sigma_zero():
+def test_numeric_hessian_error_estimate_can_miss_near_sigma_zero(logistic):
     """Pins a known limit stated in the report and in otgeom.analysis.quadrature_optimum: at the flow's end point
     (sigma about 1e-12) the sigma-sigma entry of the numeric coordinate Hessian is off by more than its error
     estimate.  The reference is the same entry at sigma = 1e-4, which differs from sigma = 0 by O(sigma^2).  When the
     estimate is fixed this test fails: then drop the caveat from the report and the docstring."""
-    fam = load_family(LOGISTIC)
-    theta = analyse(fam).optimum.theta
+    fam, a = logistic
+    theta = a.optimum.theta
     ev = evaluate(fam, GaussianPolicy.from_coordinates(theta, 3, 1), hessian=True, allow_unconverged=True)
     ref_theta = theta.copy()
     ref_theta[1::2] = 1e-4
