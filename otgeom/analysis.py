@@ -37,7 +37,7 @@ from otgeom.textfmt import number as _fmt
 
 __all__ = ["analyse", "ANALYSES", "FiniteAnalysis", "LQAnalysis", "GridAnalysis", "FlowRecord", "OptimumRecord",
            "SecondOrderValues", "SecondOrderForms", "NewtonRecord", "GridRun", "GridLQCheck", "GridZeroCheck",
-           "reference_policy", "derived_flow", "quadrature_flow", "flow_optimum", "quadrature_optimum", "particle_newton_record", "grid_flow_run",
+           "reference_policy", "central_hessian", "derived_flow", "quadrature_flow", "flow_optimum", "quadrature_optimum", "particle_newton_record", "grid_flow_run",
            "grid_linearisation", "grid_lq_reference", "REFERENCE_POLICY", "NEWTON_PARTICLES", "NEWTON_SPREAD",
            "NEWTON_SEED", "GRID_PARTICLES", "GRID_TOL", "GRID_MAX_STEPS", "GRID_STEP_BUDGET", "UPRIGHT"]
 
@@ -173,6 +173,21 @@ def quadrature_optimum(family, flow: FlowRecord) -> OptimumRecord:
                          spectrum_error_estimate=bound)
 
 
+def central_hessian(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
+                    rel_step: float = HESSIAN_STEP) -> np.ndarray:
+    r"""The symmetrised central-difference Jacobian of ``grad`` at ``theta``: column j is
+    :math:`(\nabla J(\theta + h_je_j) - \nabla J(\theta - h_je_j))/(2h_j)`, :math:`h_j = ` ``rel_step``
+    :math:`\max(1, |\theta_j|)` (error :math:`O(h^2)`, about 1e-10 with the default step on smooth closed forms)."""
+    k = theta.size
+    H = np.empty((k, k))
+    for j in range(k):
+        step = rel_step * max(1.0, abs(theta[j]))
+        e = np.zeros(k)
+        e[j] = step
+        H[:, j] = (np.asarray(grad(theta + e), float) - np.asarray(grad(theta - e), float)) / (2 * step)
+    return 0.5 * (H + H.T)
+
+
 def flow_optimum(D, family, flow: FlowRecord) -> OptimumRecord:
     """The end point of ``flow`` as an :class:`OptimumRecord` (Hessian and spectrum only at a critical point)."""
     import scipy.linalg
@@ -182,17 +197,8 @@ def flow_optimum(D, family, flow: FlowRecord) -> OptimumRecord:
     if not g2 < 1e-12:
         return OptimumRecord(theta, J, g2, False)
     n, d = family.n_states, family.action_dim
-    grad = D.evaluator(["dJ_dtheta"])
-    k = theta.size
-    H = np.empty((k, k))
-    for j in range(k):
-        step = HESSIAN_STEP * max(1.0, abs(theta[j]))
-        e = np.zeros(k)
-        e[j] = step
-        gp = np.asarray(grad(*params, *(theta + e))["dJ_dtheta"], float)
-        gm = np.asarray(grad(*params, *(theta - e))["dJ_dtheta"], float)
-        H[:, j] = (gp - gm) / (2 * step)
-    H = 0.5 * (H + H.T)
+    f = D.evaluator(["dJ_dtheta"])
+    H = central_hessian(lambda th: f(*params, *th)["dJ_dtheta"], theta)
     if d == 1:
         G = np.asarray(D.evaluator(["metric"])(*params, *theta)["metric"], float)
         lam = scipy.linalg.eigh(H, G, eigvals_only=True)

@@ -812,7 +812,7 @@ def _cmd_compare(args) -> int:
     if args.sigma2 != 1.0 and not kw:
         raise ParameterError(f"{fam.label}: --sigma2 is the fixed action variance of the lq family's policies")
     check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
-    c = compare(objective(fam, **kw), methods=methods, max_iter=args.max_iter)
+    c = compare(objective(fam, **kw), methods=methods, max_iter=args.max_iter, fixed_step=args.step)
     if args.json:
         out = {"otgeom_version": __import__("otgeom").__version__, "params": params, **c.to_json()}
         if kw:
@@ -825,7 +825,8 @@ def _cmd_compare(args) -> int:
         cmd = (f"otgeom compare {_cli_family(fam)}{_param_args(params)}"
                + (f" --methods {shlex.quote(args.methods)}" if args.methods else "")
                + (f" --sigma2 {args.sigma2!r}" if kw and args.sigma2 != 1.0 else "")
-               + (f" --max-iter {args.max_iter}" if args.max_iter != 2000 else "") + " --format FORMAT")
+               + (f" --max-iter {args.max_iter}" if args.max_iter != 2000 else "")
+               + (f" --step {args.step!r}" if args.step is not None else "") + " --format FORMAT")
         rep = compare_report(c, cmd)
         if args.output is not None:
             for path in write_report(rep, fmt, args.output):
@@ -968,6 +969,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iterations per method at most (default 2000)")
     m.add_argument("--sigma2", type=_float_in(0.0, 1e6), default=1.0, metavar="S",
                    help="lq: the fixed action variance, Sigma = S I (default 1; then Fisher and Wasserstein coincide)")
+    m.add_argument("--step", type=_float_in(0.0, 1e6), default=None, metavar="ETA",
+                   help="a fixed step for the first-order methods instead of Armijo backtracking (Newton and Hewer "
+                        "keep theirs); a step that leaves the policy family or blows J up stops the method, saying so")
     m.add_argument("--json", action="store_true", help="print the comparison as JSON")
     m.add_argument("--format", choices=("md", "tex", "html"), default=None,
                    help="write the comparison as a report section (md, tex or html; default: -o's extension)")

@@ -31,8 +31,8 @@ Step rule, the same for every method: Armijo backtracking on the exact J from η
 :math:`J(\theta - \eta d) \le J(\theta) - 10^{-4}\eta\,\partial J\cdot d` and the new point is a policy; where the
 decrease :math:`\eta\,\partial J\cdot d` is below :data:`J_RESOLUTION` (J cannot resolve it in float64) a step that
 lowers the gradient norm in the method's metric is accepted instead.  Stopping:
-the gradient norm in the method's own metric, :math:`\sqrt{\partial J\cdot d}`, at most ``grad_tol`` max(1, |J|)
-(default 1e-12), or ``max_iter`` iterations.
+the gradient norm in the method's own metric, :math:`\sqrt{\partial J\cdot d}`, at most ``grad_tol``
+max(1, |J_0|) (J_0 at the start; default 1e-12), or ``max_iter`` iterations.
 
 Predicted rate (first-order methods): near a non-degenerate minimum θ* the step settles at a constant η and the
 error obeys :math:`\theta_{k+1} - \theta^* \approx (I - \eta M(\theta^*)H)(\theta_k - \theta^*)`, H the coordinate
@@ -187,7 +187,7 @@ def wpo_direction(theta: np.ndarray, grad: np.ndarray, n: int, d: int) -> np.nda
 def gaussian_objective(family, theta0: np.ndarray | None = None) -> Objective:
     """The :class:`Objective` of a finite family in the Gaussian coordinates (the closed-form derivations;
     ExpressionError outside the closed-form class)."""
-    from otgeom.analysis import HESSIAN_STEP, reference_policy
+    from otgeom.analysis import central_hessian, reference_policy
     from otgeom.numeric.policies import GaussianPolicy
     from otgeom.symbolic.chain import gaussian_coordinates
     from otgeom.symbolic.geometry import first_order
@@ -227,14 +227,7 @@ def gaussian_objective(family, theta0: np.ndarray | None = None) -> Objective:
         return wpo_direction(th, g, n, d) / np.diag(fisher_matrix(th, rho(th), n, d))
 
     def fd_hessian(th):
-        k = th.size
-        H = np.empty((k, k))
-        for j in range(k):
-            step = HESSIAN_STEP * max(1.0, abs(th[j]))
-            e = np.zeros(k)
-            e[j] = step
-            H[:, j] = (grad(th + e) - grad(th - e)) / (2 * step)
-        return 0.5 * (H + H.T)
+        return central_hessian(grad, th)
 
     hessian = newton_hessian = fd_hessian
     if d == 1:
@@ -384,9 +377,10 @@ def _direction(obj: Objective, method: str, th: np.ndarray, g: np.ndarray) -> np
 
 def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: float = 1e-12,
                fixed_step: float | None = None) -> Run:
-    r"""Run ``method`` on ``obj`` from ``obj.theta0`` (Armijo from η₀ = 1, or ``fixed_step``; Hewer takes the full
-    step).  Stops when :math:`\sqrt{\partial J\cdot d} \le` ``grad_tol`` max(1, |J|) or after ``max_iter`` iterations; a
-    direction that is not a descent direction, or no feasible step above 1e-20, stops it with the reason."""
+    r"""Run ``method`` on ``obj`` from ``obj.theta0`` (Armijo from η₀ = 1; first-order methods with ``fixed_step``
+    take that step every iteration and stop, saying so, when it leaves the policy family or J blows up; Hewer takes
+    the full step, Newton keeps Armijo).  Stops when :math:`\sqrt{\partial J\cdot d} \le` ``grad_tol``
+    max(1, |J_0|) (J_0 at the start) or after ``max_iter`` iterations; a direction that is not a descent direction, or no feasible step above 1e-20, stops it with the reason."""
     th = obj.theta0.copy()
     t0 = time.perf_counter()
     thetas, Js, gns, etas, secs = [th.copy()], [obj.J(th)], [], [], [0.0]
@@ -403,22 +397,32 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
         if not np.isfinite(slope):
             reason = "the direction is not finite"
             break
-        if gns[-1] <= grad_tol * max(1.0, abs(Js[-1])):
-            reason, converged = f"gradient norm {gns[-1]:.2g} <= {grad_tol:g} max(1, |J|) in its metric", True
+        if gns[-1] <= grad_tol * max(1.0, abs(Js[0])):
+            reason, converged = f"gradient norm {gns[-1]:.2g} <= {grad_tol:g} max(1, |J_0|) in its metric", True
             break
         if len(Js) > max_iter:
             break
         if slope <= 0:
             reason = f"not a descent direction (dJ . d = {slope:.3g})"
             break
-        eta = 1.0 if method == "hewer" else (ETA0 if fixed_step is None else fixed_step)
+        fixed = fixed_step is not None and method in FIRST_ORDER
+        eta = fixed_step if fixed else (1.0 if method == "hewer" else ETA0)
         J0 = Js[-1]
         floor = J_RESOLUTION * max(1.0, abs(J0))
-        while True:
+        if fixed:
+            new = th - eta * d
+            if not obj.feasible(new):
+                reason = f"the fixed step {eta:g} leaves the policy family at iteration {len(Js) - 1}"
+                break
+            Jn = obj.J(new)
+            if not np.isfinite(Jn) or Jn > Js[0] + 1e6 * max(1.0, abs(Js[0])):
+                reason = f"the fixed step {eta:g} diverges (J = {Jn:.3g} at iteration {len(Js)})"
+                break
+        while not fixed:
             new = th - eta * d
             if obj.feasible(new):
                 Jn = obj.J(new)
-                if fixed_step is not None or method == "hewer":
+                if method == "hewer":
                     break
                 if eta * slope > floor:
                     if Jn <= J0 - ARMIJO_C * eta * slope:
@@ -579,7 +583,7 @@ class Comparison:
 
 
 def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, max_iter: int = 2000,
-            grad_tol: float = 1e-12) -> Comparison:
+            grad_tol: float = 1e-12, fixed_step: float | None = None) -> Comparison:
     """Run ``methods`` (default: every method that applies) on one objective and compare them (see the module
     docstring for the predicted and measured rates)."""
     obj = family_or_objective if isinstance(family_or_objective, Objective) else objective(family_or_objective)
@@ -590,7 +594,7 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
             raise ParameterError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
         if m == "hewer" and obj.kind != "lq":
             raise ParameterError(f"{obj.label}: Hewer's iteration is for the lq family")
-    runs = {m: run_method(obj, m, max_iter=max_iter, grad_tol=grad_tol) for m in methods}
+    runs = {m: run_method(obj, m, max_iter=max_iter, grad_tol=grad_tol, fixed_step=fixed_step) for m in methods}
     if obj.optimum is not None:
         theta_star, J_star = obj.optimum
         reference = "the DARE optimum (scipy's solve_discrete_are)"
@@ -614,7 +618,8 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
                      f"{obj.spread(r.theta[-1]):.2g}): the minimum is a deterministic policy, which these "
                      "coordinates reach only in the limit, and every step along this direction leaves the family "
                      "or raises J")
-        if not r.converged and m == "fisher" and obj.spread is not None and obj.spread(theta_star) < 1e-6:
+        if (not r.converged and m == "fisher" and "max_iter" in r.reason and obj.spread is not None
+                and obj.spread(theta_star) < 1e-6):
             note += (f"; the minimum is a deterministic policy (sigma -> 0), where the Fisher metric grows like "
                      f"1/sigma^2 and its steps vanish: sublinear convergence (smallest sigma at the end "
                      f"{obj.spread(r.theta[-1]):.2g})")

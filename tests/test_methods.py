@@ -245,3 +245,16 @@ def test_objective_refuses_a_grid_family():
 
     with pytest.raises(ParameterError, match="grid family"):
         objective(family("grid-linear"))
+
+
+def test_a_fixed_step_is_predicted_and_a_too_large_one_is_reported():
+    """--step: with a fixed η the predicted rate is -log max|1 - η μ_i| and the measured one matches it; a step
+    beyond 2/μ_max blows J up, and the run says so instead of 'converging' far away."""
+    c = compare(family("lq", example="dean"), methods=("wasserstein", "wpo"), fixed_step=0.4)
+    for r in c.results:
+        assert r.run.converged and r.steps == (0.4,)
+        assert r.predicted_rate == pytest.approx(-np.log(np.abs(1 - 0.4 * r.mu).max()), rel=1e-12)
+        assert r.measured_rate == pytest.approx(r.predicted_rate, rel=0.05)
+    c = compare(family("switch2"), methods=("wasserstein",), fixed_step=3.0)
+    (r,) = c.results
+    assert not r.run.converged and "the fixed step 3 diverges" in r.note
