@@ -63,9 +63,10 @@ def main(argv: list[str]) -> int:
         for r in c.results:
             note = r.note.replace("|", "/") if r.note else ""
             print(f"| {name} | {r.method} | {'yes' if r.run.converged else 'no'} | {_opt(r.iterations_to_gap)} | "
-                  f"{_opt(r.seconds_to_gap, 3)} | {number(r.final_gap, 2)} | {_opt(r.predicted_rate)} | "
-                  f"{_opt(r.measured_rate)} | {_opt(r.order, 3)} | {note[:160]} |")
-        print(f"| {name} | (all, s) | | | {number(total, 3)} | | | | | J* = {number(c.J_star, 12)} |", flush=True)
+                  f"{_opt(r.seconds_to_gap, 3)} | {_opt(r.final_gap, 2)} | {_opt(r.predicted_rate)} | "
+                  f"{_opt(r.measured_rate)} | {_opt(r.order, 3)} | {note} |")
+        js = "no J*" if c.J_star is None else f"J* = {number(c.J_star, 12)}"
+        print(f"| {name} | (all, s) | | | {number(total, 3)} | | | | | {js} |", flush=True)
     return 0
 
 

@@ -795,6 +795,8 @@ def _cmd_compare(args) -> int:
             fmt = report_format(args.format, args.output)
         except ParameterError as exc:
             raise _UsageError(str(exc)) from None
+    if args.json and fmt is not None and args.output is None:
+        raise _UsageError("--json and --format both write to standard output: give -o PATH for the report")
     methods = None
     if args.methods:
         methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
@@ -808,15 +810,15 @@ def _cmd_compare(args) -> int:
     fam = _family_arg(args, params)
     from otgeom.families import supports
 
-    kw = {"sigma2": args.sigma2} if supports(fam).kind == "lq" else {}
-    if args.sigma2 != 1.0 and not kw:
+    if args.sigma2 is not None and supports(fam).kind != "lq":
         raise ParameterError(f"{fam.label}: --sigma2 is the fixed action variance of the lq family's policies")
+    kw = {"sigma2": 1.0 if args.sigma2 is None else args.sigma2} if supports(fam).kind == "lq" else {}
     check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
     c = compare(objective(fam, **kw), methods=methods, max_iter=args.max_iter, fixed_step=args.step)
     if args.json:
         out = {"otgeom_version": __import__("otgeom").__version__, "params": params, **c.to_json()}
         if kw:
-            out["sigma2"] = args.sigma2
+            out["sigma2"] = kw["sigma2"]
         print(json.dumps(out, indent=2, allow_nan=False, default=lambda x: None))
     if fmt is not None:
         from otgeom.report.compare import compare_report
@@ -824,7 +826,7 @@ def _cmd_compare(args) -> int:
 
         cmd = (f"otgeom compare {_cli_family(fam)}{_param_args(params)}"
                + (f" --methods {shlex.quote(args.methods)}" if args.methods else "")
-               + (f" --sigma2 {args.sigma2!r}" if kw and args.sigma2 != 1.0 else "")
+               + (f" --sigma2 {args.sigma2!r}" if args.sigma2 is not None else "")
                + (f" --max-iter {args.max_iter}" if args.max_iter != 2000 else "")
                + (f" --step {args.step!r}" if args.step is not None else "") + " --format FORMAT")
         rep = compare_report(c, cmd)
@@ -837,7 +839,8 @@ def _cmd_compare(args) -> int:
         from otgeom.report.compare import COMPARE_HEADER, compare_rows
         from otgeom.textfmt import number
 
-        print(f"{c.label}: J* = {number(c.J_star, 12)} ({c.reference})")
+        print(f"{c.label}: " + (f"J* = {number(c.J_star, 12)} ({c.reference})" if c.J_star is not None else
+                                 f"no J* ({c.reference})"))
         rows = [COMPARE_HEADER[:-1]] + [r[:-1] for r in compare_rows(c)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
@@ -967,7 +970,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "hewer (lq only); default: every method that applies")
     m.add_argument("--max-iter", type=_int_in(1, 10**6), default=2000, metavar="N",
                    help="iterations per method at most (default 2000)")
-    m.add_argument("--sigma2", type=_float_in(0.0, 1e6), default=1.0, metavar="S",
+    m.add_argument("--sigma2", type=_float_in(0.0, 1e6), default=None, metavar="S",
                    help="lq: the fixed action variance, Sigma = S I (default 1; then Fisher and Wasserstein coincide)")
     m.add_argument("--step", type=_float_in(0.0, 1e6), default=None, metavar="ETA",
                    help="a fixed step for the first-order methods instead of Armijo backtracking (Newton and Hewer "

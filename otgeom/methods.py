@@ -42,6 +42,7 @@ rate is :math:`-\log q` (J − J* contracts by q²).  The measured rate is a log
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -51,7 +52,7 @@ import numpy as np
 from otgeom.errors import OtgeomError, ParameterError
 
 __all__ = ["Objective", "Run", "MethodResult", "METHODS", "FIRST_ORDER", "gaussian_objective", "lq_objective",
-           "objective", "run_method", "compare", "Comparison", "predicted_contraction", "fisher_matrix",
+           "objective", "run_method", "compare", "Comparison", "fisher_matrix",
            "wpo_direction", "fisher_natural_direction", "wasserstein_natural_direction"]
 
 #: first-order methods (a metric or preconditioner M), then the second-order ones
@@ -184,15 +185,33 @@ def wpo_direction(theta: np.ndarray, grad: np.ndarray, n: int, d: int) -> np.nda
     return w
 
 
+def _keyed(fn, key, th):
+    return fn(th, key)
+
+
 def gaussian_objective(family, theta0: np.ndarray | None = None) -> Objective:
-    """The :class:`Objective` of a finite family in the Gaussian coordinates (the closed-form derivations;
-    ExpressionError outside the closed-form class)."""
+    """The :class:`Objective` of a finite family in the Gaussian coordinates (the closed-form derivations).
+
+    RegularityError when R1, R2 or R3 fails for every policy (J or its gradient is not defined everywhere);
+    ExpressionError outside the closed-form class."""
     from otgeom.analysis import central_hessian, reference_policy
+    from otgeom.errors import ExpressionError, RegularityError
     from otgeom.numeric.policies import GaussianPolicy
+    from otgeom.regularity import family_certificates
     from otgeom.symbolic.chain import gaussian_coordinates
     from otgeom.symbolic.geometry import first_order
 
-    D = first_order(family)
+    failed = family_certificates(family).failed(("R1", "R2", "R3"))
+    if failed:
+        c = failed[0]
+        raise RegularityError(f"{family.label}: the methods are compared where J and its gradient are defined for "
+                              f"every policy; {c.name} ({c.assumption}) fails: {c.statement}",
+                              assumption=c.assumption, decided=True)
+    try:
+        D = first_order(family)
+    except ExpressionError as exc:
+        raise ExpressionError(f"{family.label}: compare needs the closed-form class (exact J, gradient and "
+                              f"Hessian): {exc}") from None
     n, d = family.n_states, family.action_dim
     params = [float(v) for v in family.parameter_values()]
     fJ, fg, frho = D.evaluator(["J"]), D.evaluator(["dJ_dtheta"]), D.evaluator(["rho"])
@@ -231,15 +250,24 @@ def gaussian_objective(family, theta0: np.ndarray | None = None) -> Objective:
 
     hessian = newton_hessian = fd_hessian
     if d == 1:
-        from otgeom.symbolic.second_order import second_order
+        cache: dict = {}
 
-        f2 = second_order(family).evaluator(["hessian_coords", "hessian_riemannian"])
-        zeros = [0.0] * (2 * n)
+        def second(th, key):
+            """The symbolic Hessians, derived on first use; where that fails, central differences (said once)."""
+            if "f2" not in cache:
+                from otgeom.symbolic.second_order import second_order
 
-        def symbolic(key):
-            return lambda th: np.asarray(f2(*params, *th, *zeros)[key], float)
+                try:
+                    cache["f2"] = second_order(family).evaluator(["hessian_coords", "hessian_riemannian"])
+                except (OtgeomError, KeyError, ValueError, TypeError, ZeroDivisionError) as exc:
+                    cache["f2"] = None
+                    notes["newton"] = f"Newton with central differences of the exact gradient (no symbolic Hessian: {exc})"
+            if cache["f2"] is None:
+                return fd_hessian(th)
+            return np.asarray(cache["f2"](*params, *th, *([0.0] * (2 * n)))[key], float)
 
-        hessian, newton_hessian = symbolic("hessian_coords"), symbolic("hessian_riemannian")
+        hessian = functools.partial(_keyed, second, "hessian_coords")
+        newton_hessian = functools.partial(_keyed, second, "hessian_riemannian")
 
     def spread(th):
         """The smallest standard deviation of the policy (d > 1: square root of the smallest eigenvalue of Σ_s)."""
@@ -248,12 +276,12 @@ def gaussian_objective(family, theta0: np.ndarray | None = None) -> Objective:
         return float(np.sqrt(max(min(np.linalg.eigvalsh(S).min() for _, S in _unpack(th, n, d)), 0.0)))
 
     names = tuple(str(x) for x in gaussian_coordinates(n, d)[2])
-    return Objective(family.label, "gaussian", theta0, J, grad,
+    notes = {"d": d, "newton": "Riemannian Newton (symbolic Hess_sub)" if d == 1 else
+             "Newton with the coordinate Hessian (central differences of the exact gradient; Hess_sub to second "
+             "order at a critical point)"}
+    return Objective(family.label, "finite", theta0, J, grad,
                      {"euclidean": lambda th, g: g, "fisher": fisher, "wasserstein": wasserstein, "wpo": wpo},
-                     hessian, newton_hessian, feasible, names, spread=spread,
-                     notes={"d": d, "newton": "Riemannian Newton (symbolic Hess_sub)" if d == 1 else
-                            "Newton with the coordinate Hessian (central differences of the exact gradient; "
-                            "Hess_sub to second order at a critical point)"})
+                     hessian, newton_hessian, feasible, names, spread=spread, notes=notes)
 
 
 # ------------------------------------------------------------------ LQ
@@ -389,21 +417,21 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
         g = obj.grad(th)
         try:
             d = _direction(obj, method, th, g)
-        except (np.linalg.LinAlgError, OtgeomError) as exc:
+        except (np.linalg.LinAlgError, ValueError, OtgeomError) as exc:
             reason = f"the direction could not be computed: {exc}"
             break
         slope = float(g @ d)
         gns.append(float(np.sqrt(max(slope, 0.0))))
-        if not np.isfinite(slope):
-            reason = "the direction is not finite"
+        if not (np.isfinite(slope) and np.isfinite(Js[-1])):
+            reason = "J or the direction is not finite"
+            break
+        if slope < 0 or (slope == 0 and np.any(g != 0)):  # checked before convergence: sqrt(max(slope, 0)) is 0 here
+            reason = f"not a descent direction (dJ . d = {slope:.3g})"
             break
         if gns[-1] <= grad_tol * max(1.0, abs(Js[0])):
             reason, converged = f"gradient norm {gns[-1]:.2g} <= {grad_tol:g} max(1, |J_0|) in its metric", True
             break
         if len(Js) > max_iter:
-            break
-        if slope <= 0:
-            reason = f"not a descent direction (dJ . d = {slope:.3g})"
             break
         fixed = fixed_step is not None and method in FIRST_ORDER
         eta = fixed_step if fixed else (1.0 if method == "hewer" else ETA0)
@@ -435,7 +463,7 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
             if eta < 1e-20:
                 break
         if eta < 1e-20:
-            reason = "no step above 1e-20 decreases J (Armijo)"
+            reason = ("the fixed step is below 1e-20" if fixed else "no step above 1e-20 decreases J (Armijo)")
             break
         th = new
         thetas.append(th.copy())
@@ -446,16 +474,6 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
     gns = (gns + [np.nan] * k)[:k]
     return Run(method, np.array(thetas), np.array(Js), np.array(gns), np.array(etas), np.array(secs), converged,
                reason)
-
-
-def predicted_contraction(obj: Objective, method: str, theta_star: np.ndarray, eta: float) -> tuple[float, np.ndarray]:
-    r"""(q, μ): the spectral radius q of :math:`I - \eta M(\theta^*)H(\theta^*)` and the eigenvalues μ of
-    :math:`M H` (the columns of M are the method's directions for the unit gradients)."""
-    H = obj.hessian(theta_star)
-    k = len(theta_star)
-    M = np.column_stack([obj.directions[method](theta_star, e) for e in np.eye(k)])
-    mu = np.linalg.eigvals(M @ H)
-    return float(np.abs(1 - eta * mu).max()), mu
 
 
 def _polish(obj: Objective, th: np.ndarray, steps: int = 8) -> np.ndarray:
@@ -486,8 +504,8 @@ class MethodResult:
     run: Run
     iterations_to_gap: int | None
     seconds_to_gap: float | None
-    final_gap: float
-    theta_star: np.ndarray
+    final_gap: float | None
+    theta_star: np.ndarray | None
     mu: np.ndarray | None
     steps: tuple[float, ...]
     predicted_rate: float | None
@@ -571,14 +589,14 @@ class Comparison:
 
     label: str
     kind: str
-    J_star: float
-    theta_star: np.ndarray
+    J_star: float | None
+    theta_star: np.ndarray | None
     reference: str
     results: tuple[MethodResult, ...]
 
     def to_json(self) -> dict:
         return {"family": self.label, "kind": self.kind, "J_star": self.J_star, "reference": self.reference,
-                "theta_star": self.theta_star.tolist(), "gap_target": GAP_TARGET,
+                "theta_star": None if self.theta_star is None else self.theta_star.tolist(), "gap_target": GAP_TARGET,
                 "methods": [r.to_json() for r in self.results]}
 
 
@@ -599,18 +617,19 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
         theta_star, J_star = obj.optimum
         reference = "the DARE optimum (scipy's solve_discrete_are)"
     else:
-        done = [r for r in runs.values() if r.converged] or list(runs.values())
+        done = [r for r in runs.values() if r.converged]
         limits = {r.method: _polish(obj, r.theta[-1]) for r in done}
-        best = min(limits, key=lambda k: obj.J(limits[k]))
-        theta_star, J_star = limits[best], obj.J(limits[best])
-        reference = f"the lowest limit of the converged runs ({best}'s), polished by Newton steps"
+        limits = {k: v for k, v in limits.items() if np.isfinite(obj.J(v))}
+        if limits:
+            best = min(limits, key=lambda k: obj.J(limits[k]))
+            theta_star, J_star = limits[best], obj.J(limits[best])
+            reference = f"the lowest limit of the converged runs ({best}'s), polished by Newton steps"
+        else:
+            theta_star, J_star = None, None
+            reference = "none: no method converged and there is no outside reference, so no gap is reported"
     results = []
-    scale = max(1.0, abs(J_star))
+    scale = None if J_star is None else max(1.0, abs(J_star))
     for m, r in runs.items():
-        gap = r.J - J_star
-        hit = np.flatnonzero(gap <= GAP_TARGET * scale)
-        it = int(hit[0]) if hit.size else None
-        own = _polish(obj, r.theta[-1]) if r.converged else np.asarray(theta_star, float)
         note = r.reason if not r.converged else ""
         if (not r.converged and "Armijo" in r.reason and obj.spread is not None
                 and obj.spread(r.theta[-1]) < 1e-2):
@@ -618,35 +637,46 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
                      f"{obj.spread(r.theta[-1]):.2g}): the minimum is a deterministic policy, which these "
                      "coordinates reach only in the limit, and every step along this direction leaves the family "
                      "or raises J")
-        if (not r.converged and m == "fisher" and "max_iter" in r.reason and obj.spread is not None
-                and obj.spread(theta_star) < 1e-6):
+        moves = np.abs(np.diff(r.theta, axis=0)).max(axis=1) if r.iterations >= 100 else np.zeros(0)
+        if (not r.converged and m == "fisher" and "max_iter" in r.reason and moves.size
+                and theta_star is not None and obj.spread is not None and obj.spread(theta_star) < 1e-6
+                and obj.spread(r.theta[-1]) < 0.1 * obj.spread(r.theta[0]) and moves[-1] < 1e-2 * moves[:10].max()):
             note += (f"; the minimum is a deterministic policy (sigma -> 0), where the Fisher metric grows like "
-                     f"1/sigma^2 and its steps vanish: sublinear convergence (smallest sigma at the end "
-                     f"{obj.spread(r.theta[-1]):.2g})")
-        elsewhere = r.converged and abs(obj.J(own) - J_star) > GAP_TARGET * scale
+                     f"1/sigma^2 and its steps vanish: sublinear convergence (smallest sigma "
+                     f"{obj.spread(r.theta[0]):.2g} -> {obj.spread(r.theta[-1]):.2g}, step length "
+                     f"{moves[:10].max():.2g} -> {moves[-1]:.2g})")
+        if J_star is None:
+            results.append(MethodResult(m, r, None, None, None, None, None, (), None, None, None, None, note))
+            continue
+        gap = r.J - J_star
+        hit = np.flatnonzero(gap <= GAP_TARGET * scale)
+        it = int(hit[0]) if hit.size else None
+        reached = abs(float(r.J[-1]) - J_star) <= GAP_TARGET * scale  # judged on the run's own last J
+        elsewhere = r.converged and not reached
+        own = _polish(obj, r.theta[-1]) if r.converged and reached else np.asarray(theta_star, float)
         if elsewhere:
-            g = float(np.abs(obj.grad(own)).max())
-            note = (f"stopped at J = {obj.J(own):.12g}, {obj.J(own) - J_star:.3g} above J*: "
+            g = float(np.abs(obj.grad(r.theta[-1])).max())
+            note = (f"stopped at J = {float(r.J[-1]):.12g}, {float(r.J[-1]) - J_star:.3g} above J*: "
                     + ("another critical point" if g < 1e-8 else
-                       f"its gradient norm in its own metric vanishes there while dJ/dtheta does not ({g:.3g}): the "
+                       f"its gradient norm in its own metric vanishes there while dJ/dtheta does not ({g:.3g}): its "
                        "metric degenerates"))
         mu = pred = meas = nrate = order = None
         steps: tuple[float, ...] = ()
-        boundary = obj.spread is not None and obj.kind == "gaussian" and len(obj.coordinates) > 0 and \
-            obj.notes.get("d", 1) > 1 and obj.spread(own) < 1e-6
-        if elsewhere:
-            pass  # no rate: it does not converge to the optimum
-        elif m in FIRST_ORDER and r.converged and boundary:
+        boundary = (obj.spread is not None and obj.kind == "finite" and obj.notes.get("d", 1) > 1
+                    and obj.spread(own) < 1e-6)
+        if elsewhere or not reached:
+            pass  # no rate: it does not reach the optimum
+        elif m in FIRST_ORDER and boundary:
             note = (note + "; " if note else "") + (
                 "the minimum lies on the boundary Sigma = 0 of the coordinates upper(Sigma), where dJ/dSigma does not "
                 "vanish: no linear rate is predicted from the spectrum there")
-        elif m in FIRST_ORDER and r.converged:
+        elif m in FIRST_ORDER:  # reached J*: converged, or stopped by max_iter after passing the error window
             window = rate_window(r, own)
             try:
                 H = obj.hessian(own)
                 Mmat = np.column_stack([obj.directions[m](own, e) for e in np.eye(len(own))])
                 mu = np.linalg.eigvals(Mmat @ H)
-            except (np.linalg.LinAlgError, OtgeomError) as exc:
+            except (np.linalg.LinAlgError, ValueError, OtgeomError) as exc:
                 note = (note + "; " if note else "") + f"no prediction: {exc}"
             if window is None:
                 note = (note + "; " if note else "") + ("too few iterations between errors 1e-4 and 1e-11 to "
@@ -666,4 +696,5 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
             order = error_order(np.abs(r.theta - own).max(axis=1))
         results.append(MethodResult(m, r, it, float(r.seconds[it]) if it is not None else None,
                                     float(r.J[-1] - J_star), own, mu, steps, pred, meas, nrate, order, note))
-    return Comparison(obj.label, obj.kind, float(J_star), np.asarray(theta_star, float), reference, tuple(results))
+    return Comparison(obj.label, obj.kind, None if J_star is None else float(J_star),
+                      None if theta_star is None else np.asarray(theta_star, float), reference, tuple(results))

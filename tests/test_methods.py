@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,11 +79,72 @@ def test_modulated_d2_reports_the_boundary_minimum():
         assert ok or r.note, r.method
     w = next(r for r in c.results if r.method == "wasserstein")
     assert w.run.converged and "boundary Sigma = 0" in w.note
+    # near the boundary the diagonal-Fisher WPO direction turns uphill: reported as such, not as convergence
+    wpo = next(r for r in c.results if r.method == "wpo")
+    assert not wpo.run.converged and "not a descent direction" in wpo.note
+
+
+def test_without_a_converged_run_no_gap_is_claimed():
+    """A fixed step that leaves the policy family at once: no method converges, there is no outside reference, so
+    J* and every gap are absent (not J(theta_0) dressed up as an optimum)."""
+    c = compare(family("modulated", n=2, d=2), methods=("euclidean", "wasserstein"), fixed_step=0.5, max_iter=50)
+    assert c.J_star is None and c.theta_star is None and "no method converged" in c.reference
+    assert all(r.final_gap is None and r.iterations_to_gap is None for r in c.results)
+    assert json.loads(json.dumps(c.to_json(), allow_nan=False))["J_star"] is None
+
+
+def test_lq_directions_against_their_definitions_by_quadrature():
+    """lq (dean, n = m = 3, row-major vec(K)): the Wasserstein, Fisher and WPO directions against the definitions
+    evaluated by a tensor Gauss–Hermite rule over x ~ N(0, X) and xi ~ N(0, Sigma) (exact for these degree-2
+    integrands): G(U, V) = E[(Ux).(Vx)], F(U, V) = E[(Ux)^T Sigma^-1 (Vx)], w = E[d_K(grad_a log pi)^T grad_a Q]."""
+    import itertools
+
+    from otgeom.numeric.lq import LQPolicy, action_value_grad, lq_point
+
+    fam = family("lq", example="dean")
+    sigma2 = 0.3
+    obj = lq_objective(fam, sigma2=sigma2)
+    m, n = fam.m, fam.n
+    K = obj.theta0.reshape(m, n) + 0.05 * np.arange(m * n).reshape(m, n) / (m * n)
+    pt = lq_point(fam, LQPolicy(K, sigma2 * np.eye(m)))
+    z, wz = np.polynomial.hermite_e.hermegauss(3)
+    wz = wz / wz.sum()
+    Lx, Lxi = np.linalg.cholesky(pt.X), np.sqrt(sigma2) * np.eye(m)
+    nodes = np.array(list(itertools.product(z, repeat=n + m)))
+    weights = np.prod(np.array(list(itertools.product(wz, repeat=n + m))), axis=1)
+    x, xi = nodes[:, :n] @ Lx.T, nodes[:, n:] @ Lxi.T
+    a = -x @ K.T + xi
+    gQ = action_value_grad(pt, x, a)  # [N, m]
+    Si = np.linalg.inv(sigma2 * np.eye(m))
+    basis = [np.eye(m * n)[k].reshape(m, n) for k in range(m * n)]
+    G = np.array([[np.sum(weights * np.einsum("ni,ni->n", x @ U.T, x @ V.T)) for V in basis] for U in basis])
+    F = np.array([[np.sum(weights * np.einsum("ni,ij,nj->n", x @ U.T, Si, x @ V.T)) for V in basis] for U in basis])
+    # d/dK_ij of grad_a log pi = d/dK_ij [-Sigma^-1 (a + K x)] = -Sigma^-1 e_i x_j
+    w = np.array([np.sum(weights * (-x[:, j]) * (gQ @ Si.T)[:, i]) for i in range(m) for j in range(n)])
+    g = obj.grad(K.ravel())
+    assert np.allclose(obj.directions["wasserstein"](K.ravel(), g), np.linalg.solve(G, g), rtol=1e-9, atol=1e-12)
+    assert np.allclose(obj.directions["fisher"](K.ravel(), g), np.linalg.solve(F, g), rtol=1e-9, atol=1e-12)
+    assert np.allclose(w, (Si @ g.reshape(m, n)).ravel(), rtol=1e-9, atol=1e-12)  # w = Sigma^-1 dJ/dK
+    assert np.allclose(obj.directions["wpo"](K.ravel(), g), w / np.diag(F), rtol=1e-9, atol=1e-12)
+    # with the full Fisher information instead of its diagonal, WPO is the Wasserstein step
+    assert np.allclose(np.linalg.solve(F, w), obj.directions["wasserstein"](K.ravel(), g), rtol=1e-9, atol=1e-12)
+
+
+def test_wpo_with_the_full_fisher_is_the_wasserstein_step_in_d2():
+    """d = 2: diag(F) differs from F (so WPO is not the Wasserstein step), but F^-1 w is."""
+    fam = family("modulated", n=2, d=2)
+    obj = gaussian_objective(fam)
+    rng = np.random.default_rng(7)
+    th = random_gaussian_policy(fam, rng).coordinates()
+    g = obj.grad(th)
+    w = wpo_direction(th, g, fam.n_states, fam.action_dim)
+    assert np.allclose(obj.directions["fisher"](th, w), obj.directions["wasserstein"](th, g), rtol=1e-10, atol=1e-13)
+    assert not np.allclose(obj.directions["wpo"](th, g), obj.directions["wasserstein"](th, g), rtol=1e-3)
 
 
 def test_fisher_and_wasserstein_iterates_coincide_on_lq_up_to_sigma2():
-    """THEORY.md section 8: with Σ = σ² I the Fisher direction is σ² times the Wasserstein one, so Fisher with step
-    η/σ² retraces Wasserstein with step η iterate for iterate."""
+    """THEORY.md section 8: with Σ = σ² I the Fisher direction is σ² times the Wasserstein one (each checked against
+    its definition above), so Fisher with step η/σ² retraces Wasserstein with step η iterate for iterate."""
     fam = family("lq", example="dean")
     obj = lq_objective(fam, sigma2=0.3)
     w = run_method(obj, "wasserstein", max_iter=40, fixed_step=0.2)
@@ -230,6 +292,12 @@ def test_cli_text_json_and_report(tmp_path):
     (["compare", "switch2", "--methods", "newtonish"], "unknown method(s) newtonish"),
     (["compare", "switch2", "--sigma2", "2"], "--sigma2 is the fixed action variance"),
     (["compare", "switch2", "--methods", "hewer"], "Hewer's iteration is for the lq family"),
+    (["compare", "reducible"], "unique-stationary (R1) fails"),
+    (["compare", "transient", "--methods", "wasserstein"], "irreducible (R2) fails"),
+    (["compare", "kinked"], "kernel-lipschitz (R3) fails"),
+    (["compare", "switch2", "--json", "--format", "md"], "give -o PATH"),
+    (["compare", "--file", str(Path(__file__).resolve().parents[1] / "examples" / "families" / "logistic_ring.toml")],
+     "compare needs the closed-form class"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message, capsys):
     from otgeom.cli import main
