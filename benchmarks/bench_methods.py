@@ -2,13 +2,15 @@
 
 Each family runs every method that applies (Euclidean, Fisher, Wasserstein, WPO, Newton, and Hewer on ``lq``) from
 the same start (finite families: the reference policy, means 0 and standard deviations 1; ``lq``: the stabilising
-gain of :func:`otgeom.numeric.lq_solvers.stabilising_gain`, Σ = I held fixed), Armijo steps from η₀ = 1, at most
+gain of :func:`otgeom.numeric.lq_solvers.stabilising_gain`, Σ = I held fixed; grid families: the family's initial
+Gaussian policy per cell), Armijo steps from η₀ = 1, at most
 ``MAX_ITER`` iterations.  Per method: iterations and wall time to a J gap of 1e-8 max(1, |J*|), the final gap, the
 predicted and measured rates per iteration (first-order methods) or the order (Newton, Hewer), and the note.
 
-    .venv/bin/python benchmarks/bench_methods.py [--quick]
+    .venv/bin/python benchmarks/bench_methods.py [--quick] [NAME ...]
 
-Prints Markdown (one table) and writes nothing.  ``--quick`` leaves out the random lq systems of size 10 and 20.
+Prints Markdown (one table) and writes nothing.  ``--quick`` leaves out the random lq systems of size 10 and 20;
+NAME ... keeps the families whose name contains one of them.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ def cases(quick: bool):
            ("twin-wells", lambda: example("twin-wells").family),
            ("lq scalar", lambda: family("lq")),
            ("lq dean", lambda: family("lq", example="dean")),
-           ("lq random n=m=5", lambda: _random_lq(5))]
+           ("lq random n=m=5", lambda: _random_lq(5)),
+           ("grid-linear", lambda: family("grid-linear")), ("double-well", lambda: family("double-well"))]
     if not quick:
         out += [("lq random n=m=10", lambda: _random_lq(10)), ("lq random n=m=20", lambda: _random_lq(20))]
     return out
@@ -53,10 +56,13 @@ def _opt(x, digits=4):
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
+    only = [a for a in argv if not a.startswith("--")]
     print("| family | method | converged | iterations to gap | seconds to gap | final gap | predicted rate | "
           "measured rate | order | note |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, make in cases(quick):
+        if only and not any(o in name for o in only):
+            continue
         t0 = time.perf_counter()
         c = compare(make(), max_iter=MAX_ITER)
         total = time.perf_counter() - t0

@@ -572,12 +572,9 @@ def _cmd_check(args) -> int:
         raise ParameterError("--theory runs the changed theory in this process (its definitions are Python objects "
                              "of FILE.py); --scheduler is for the suite alone")
     theory = _load_theory(args.theory, args.timeout) if args.theory else None
-    from proofs_checks import CLAIMS
+    from proofs_checks import check_claim_names
 
-    known = [c.name for c in CLAIMS]
-    for name in args.claim:
-        if name not in known:
-            raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
+    check_claim_names(args.claim)
     params = _parse_params(args.param)
     _check_parallel_options(args)
     if args.counterexamples:
@@ -682,14 +679,11 @@ _SWEEP_ROW = "{:26s} {:>6s} {:>6s} {:>6s} {:>12s} {:>14s} {:>6s}  {}"
 
 
 def _cmd_sweep(args) -> int:
-    from proofs_checks import CLAIMS
+    from proofs_checks import CLAIMS, check_claim_names
 
     from otgeom.sweep import MAX_TASKS, check_box, executing, parse_box, public, sweep_table, sweep_tasks
 
-    known = [c.name for c in CLAIMS]
-    for name in args.claim:
-        if name not in known:
-            raise ParameterError(f"unknown claim {excerpt(name)}; known: {', '.join(known)}")
+    check_claim_names(args.claim)
     if len(set(args.claim)) != len(args.claim):
         raise ParameterError("--claim: a claim is named twice")
     if len(args.claim) * args.samples > MAX_TASKS:
@@ -773,7 +767,12 @@ def _cmd_report(args) -> int:
     fam = _family_arg(args, params)
     check_symbolic_size(fam, second_order=getattr(fam, "action_dim", 0) == 1)
     with explain_underflow(fam):
-        rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params)
+        comparison = None
+        if args.compare:
+            from otgeom.methods import compare
+
+            comparison = compare(fam)
+        rep = build_report(fam, seed=args.seed, claims=not args.no_claims, params=params, comparison=comparison)
     if args.output is not None:
         for path in write_report(rep, fmt, args.output):
             _say(f"wrote {path}")
@@ -960,6 +959,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(md figures inline as data: URIs; tex says which command writes them)")
     r.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="N", help="seed of the claim suite (default 0)")
     r.add_argument("--no-claims", action="store_true", help="leave out the claim table (faster)")
+    r.add_argument("--compare", action="store_true",
+                   help="add the section 'Methods compared' (otgeom compare's table and plot; finite, lq and grid "
+                        "families with closed forms)")
     r.set_defaults(func=_cmd_report)
     m = sub.add_parser("compare", help="policy-gradient methods on one family: iterations, time, predicted and "
                                         "measured rates (Euclidean, Fisher, Wasserstein, WPO, Newton, Hewer)")

@@ -1,7 +1,8 @@
 r"""Methods compared: policy-gradient methods on the same policies, with exact gradients (THEORY.md section 8).
 
-Every method minimises the same :class:`Objective`, J in the coordinates θ of the policy family, with its exact
-gradient (closed forms: no sampling noise), and steps
+Every method minimises the same :class:`Objective`, J in the coordinates θ of the policy family (finite families:
+Gaussian per state; ``lq``: the gain K with Σ fixed; grid families: Gaussian per cell), with its exact gradient
+(closed forms: no sampling noise), and steps
 
 .. math::
     \theta_{k+1} = \theta_k - \eta_k\, d_k,\qquad d_k = M(\theta_k)\,\partial J/\partial\theta(\theta_k),
@@ -354,8 +355,86 @@ def lq_objective(family, K0: np.ndarray | None = None, sigma2: float = 1.0) -> O
                                                                        "Hessian of the metric tr(dK X dK^T))"})
 
 
+#: grid objectives: the Hessian (for the predicted rates and Newton) by central differences costs 2 chains per
+#: coordinate; above this many coordinates (2 per cell) it is not computed and the rows say so
+GRID_HESSIAN_LIMIT = 400
+
+
+def grid_objective(family, theta0: np.ndarray | None = None) -> Objective:
+    r"""A grid family (THEORY.md section 6) with a Gaussian policy per cell, :math:`\theta = (m_i, s_i)_i` (the layout
+    of the finite families, d = 1), from the family's initial policy.
+
+    J and :math:`\mathbb E[\partial_aQ]`, :math:`\mathbb E[\partial_a^2Q]` per cell in closed form
+    (:func:`otgeom.numeric.grid.gaussian_grid_chain`; needs a drift affine in a and a polynomial cost, else
+    ParameterError): :math:`\partial J/\partial m_i = \rho_i\mathbb E[\partial_aQ]`,
+    :math:`\partial J/\partial s_i = \rho_i s_i\mathbb E[\partial_a^2Q]` (checked by the claim
+    ``grid-gaussian-gradient``).  J is even in each :math:`s_i`.  The Hessian is central differences of that gradient,
+    up to :data:`GRID_HESSIAN_LIMIT` coordinates."""
+    import warnings
+
+    from otgeom.analysis import central_hessian
+    from otgeom.errors import GridWarning
+    from otgeom.numeric.grid import gaussian_grid_chain
+
+    N = family.n_states
+    if family.affine_axis is None or family.cost_degree is None:
+        raise ParameterError(f"{family.label}: methods are compared on grid families with a closed-form Gaussian chain "
+                             "(a drift affine in a and a cost polynomial in a); this one has none")
+    mean, std = family.initial_policy()
+    if theta0 is None:
+        theta0 = np.empty(2 * N)
+        theta0[0::2], theta0[1::2] = mean, std
+    cache: dict = {}
+
+    def chain(th):
+        key = th.tobytes()
+        if cache.get("key") != key:
+            with warnings.catch_warnings():  # boundary mass: the grid report states it
+                warnings.simplefilter("ignore", GridWarning)
+                cache["key"], cache["value"] = key, gaussian_grid_chain(family, th[0::2], np.abs(th[1::2]))
+        return cache["value"]
+
+    def J(th):
+        return float(chain(th)[0].J)
+
+    def grad(th):
+        ch, E1, E2 = chain(th)
+        g = np.empty_like(th)
+        g[0::2], g[1::2] = ch.rho * E1, ch.rho * th[1::2] * E2
+        return g
+
+    def rho(th):
+        return np.asarray(chain(th)[0].rho, float)
+
+    def wasserstein(th, g):
+        r = np.repeat(rho(th), 2)
+        return g / r
+
+    def fisher(th, g):
+        return np.linalg.solve(fisher_matrix(th, rho(th), N, 1), g)
+
+    def wpo(th, g):
+        return wpo_direction(th, g, N, 1) / np.diag(fisher_matrix(th, rho(th), N, 1))
+
+    def hessian(th):
+        if th.size > GRID_HESSIAN_LIMIT:
+            raise OtgeomError(f"{family.label}: {th.size} coordinates, so the Hessian by central differences would "
+                              f"take {2 * th.size} chains (the limit is {GRID_HESSIAN_LIMIT} coordinates)")
+        return central_hessian(grad, th)
+
+    def feasible(th):
+        return bool(np.all(np.isfinite(th)) and np.all(th[1::2] != 0))
+
+    names = tuple(f"{c}_{i}" for i in range(N) for c in ("m", "s"))
+    return Objective(family.label, "grid", np.asarray(theta0, float), J, grad,
+                     {"euclidean": lambda th, g: g, "fisher": fisher, "wasserstein": wasserstein, "wpo": wpo},
+                     hessian, hessian, feasible, names, spread=lambda th: float(np.abs(th[1::2]).min()),
+                     notes={"d": 1, "newton": "Newton with the coordinate Hessian (central differences of the exact "
+                                              "gradient; the Riemannian Hessian at a critical point)"})
+
+
 def objective(family, **kw) -> Objective:
-    """:func:`gaussian_objective` or :func:`lq_objective` by the family's kind (ParameterError for grid families)."""
+    """:func:`gaussian_objective`, :func:`lq_objective` or :func:`grid_objective` by the family's kind."""
     from otgeom.families.protocol import supports
 
     kind = supports(family).kind
@@ -363,8 +442,7 @@ def objective(family, **kw) -> Objective:
         return gaussian_objective(family, **kw)
     if kind == "lq":
         return lq_objective(family, **kw)
-    raise ParameterError(f"{family.label}: methods are compared on finite and lq families; on a grid family the "
-                         "policies are per-cell particles or Gaussians without one shared parameterisation")
+    return grid_objective(family, **kw)
 
 
 # ------------------------------------------------------------------ running a method
@@ -403,6 +481,15 @@ def _direction(obj: Objective, method: str, th: np.ndarray, g: np.ndarray) -> np
     raise ParameterError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
 
 
+def _J_or_none(obj: Objective, th: np.ndarray) -> float | None:
+    """J at ``th``, or None where the objective refuses the point (e.g. a grid chain whose kernel windows would
+    span too many cells): a trial step there counts as leaving the policy family."""
+    try:
+        return obj.J(th)
+    except OtgeomError:
+        return None
+
+
 def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: float = 1e-12,
                fixed_step: float | None = None) -> Run:
     r"""Run ``method`` on ``obj`` from ``obj.theta0`` (Armijo from η₀ = 1; first-order methods with ``fixed_step``
@@ -439,17 +526,17 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
         floor = J_RESOLUTION * max(1.0, abs(J0))
         if fixed:
             new = th - eta * d
-            if not obj.feasible(new):
+            Jn = _J_or_none(obj, new) if obj.feasible(new) else None
+            if Jn is None:
                 reason = f"the fixed step {eta:g} leaves the policy family at iteration {len(Js) - 1}"
                 break
-            Jn = obj.J(new)
             if not np.isfinite(Jn) or Jn > Js[0] + 1e6 * max(1.0, abs(Js[0])):
                 reason = f"the fixed step {eta:g} diverges (J = {Jn:.3g} at iteration {len(Js)})"
                 break
         while not fixed:
             new = th - eta * d
-            if obj.feasible(new):
-                Jn = obj.J(new)
+            Jn = _J_or_none(obj, new) if obj.feasible(new) else None
+            if Jn is not None:
                 if method == "hewer":
                     break
                 if eta * slope > floor:
@@ -477,18 +564,22 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
 
 
 def _polish(obj: Objective, th: np.ndarray, steps: int = 8) -> np.ndarray:
-    """A few Newton steps from ``th`` (the limit of a converged run, to round-off)."""
+    """A few Newton steps from ``th`` (the limit of a converged run, to round-off): they stop once a step is at the
+    round-off level of θ, or where the Hessian is not available or the step leaves the family."""
     for _ in range(steps):
         g = obj.grad(th)
         if not np.all(np.isfinite(g)):
             break
         try:
-            new = th - np.linalg.solve(obj.hessian(th), g)
-        except np.linalg.LinAlgError:
+            step = np.linalg.solve(obj.hessian(th), g)
+        except (np.linalg.LinAlgError, OtgeomError):
             break
+        new = th - step
         if not obj.feasible(new):
             break
         th = new
+        if np.abs(step).max() <= 1e-14 * max(1.0, float(np.abs(th).max())):
+            break
     return th
 
 
@@ -607,6 +698,8 @@ def compare(family_or_objective: Any, methods: tuple[str, ...] | None = None, ma
     obj = family_or_objective if isinstance(family_or_objective, Objective) else objective(family_or_objective)
     if methods is None:
         methods = FIRST_ORDER + (("newton", "hewer") if obj.kind == "lq" else ("newton",))
+        if obj.kind == "grid":  # Newton: 4N chains per step for its Hessian (README); ask for it by name
+            methods = FIRST_ORDER
     for m in methods:
         if m not in METHODS:
             raise ParameterError(f"unknown method {m!r}; known: {', '.join(METHODS)}")

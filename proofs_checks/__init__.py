@@ -13,8 +13,27 @@ CLAIMS: list[Claim] = (chain_claims.CLAIMS + mixing_claims.CLAIMS + first_order_
                        + lq_claims.CLAIMS + flow_claims.CLAIMS + grid_claims.CLAIMS + methods_claims.CLAIMS)
 
 
+def unknown_claim(name: str) -> ParameterError:
+    """The error for a claim name the suite does not have: the closest names, and where the whole list is."""
+    import difflib
+
+    from otgeom.limits import excerpt
+
+    close = difflib.get_close_matches(name, [c.name for c in CLAIMS], n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return ParameterError(f"unknown claim {excerpt(name)}; {hint}otgeom check --list lists all {len(CLAIMS)}")
+
+
+def check_claim_names(names) -> None:
+    """ParameterError (:func:`unknown_claim`) for the first name that is not a claim of the suite."""
+    known = {c.name for c in CLAIMS}
+    for name in names:
+        if name not in known:
+            raise unknown_claim(name)
+
+
 def claim(name: str) -> Claim:
     for c in CLAIMS:
         if c.name == name:
             return c
-    raise ParameterError(f"unknown claim {name!r}; known: {', '.join(c.name for c in CLAIMS)}")
+    raise unknown_claim(name)

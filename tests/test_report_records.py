@@ -59,8 +59,12 @@ def _import_every_otgeom_module() -> None:
 
     import otgeom
 
-    for info in pkgutil.walk_packages(otgeom.__path__, "otgeom."):
-        importlib.import_module(info.name)
+    for info in pkgutil.walk_packages(otgeom.__path__, "otgeom.", onerror=lambda name: None):
+        try:
+            importlib.import_module(info.name)
+        except ImportError:
+            if not info.name.startswith("otgeom.neural"):  # the optional extra may be missing; nothing else may
+                raise
 
 
 def _public_functions(module_name: str) -> list[tuple[str, str]]:

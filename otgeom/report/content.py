@@ -1143,12 +1143,14 @@ def _json_value(v) -> str:
 
 
 def build_report(family, seed: int = 0, claims: bool = True, params: dict | None = None,
-                 t_end: float = 12.0, analysis: Any = None, verdicts: Sequence[Any] | None = None) -> Report:
+                 t_end: float = 12.0, analysis: Any = None, verdicts: Sequence[Any] | None = None,
+                 comparison: Any = None) -> Report:
     """The report of ``family`` (a :class:`~otgeom.families.Family`, an LQ family or a grid family).
 
     The numbers come from ``analysis`` (default: :func:`otgeom.analysis.analyse` with flow horizon ``t_end``) and
     the claim table from ``verdicts`` (default: :func:`otgeom.suite.run_suite` with ``seed``, one forked process per
-    core); the sections only typeset them, so a notebook that computed either can pass it in.
+    core); the sections only typeset them, so a notebook that computed either can pass it in.  ``comparison`` (an
+    :class:`otgeom.methods.Comparison` of this family) adds the section "Methods compared" before the claims.
     ``claims=False`` leaves the claim table out (faster); ``params`` are the user's parameter overrides, echoed in
     the reproduce command (default: :func:`rebuild_params`, the overrides that rebuild ``family`` from its defaults).
     """
@@ -1188,11 +1190,20 @@ def build_report(family, seed: int = 0, claims: bool = True, params: dict | None
         values = "; ".join(f"{k} = {_exact(v)}" for k, v in family.exact.items())
         extra = (("parameters (exact)", values),) + ((("example", family.example),) if family.example else ())
     sections = [fn(family, view) for fn in sections_of]
+    if comparison is not None:
+        from otgeom.report.compare import compare_section
+
+        if comparison.label != family.label:
+            from otgeom.errors import ParameterError
+
+            raise ParameterError(f"the comparison given is of {comparison.label}, not of {family.label}")
+        sections.append(compare_section(comparison))
     if claims:
         if verdicts is None:
             from otgeom.suite import run_suite
 
             verdicts = run_suite([family], seed=seed, workers=None)
         sections.append(_claims_section(family, seed, verdicts))
-    cmd = _command(family, params) + (f" --seed {seed}" if seed else "") + ("" if claims else " --no-claims")
+    cmd = (_command(family, params) + (f" --seed {seed}" if seed else "") + ("" if claims else " --no-claims")
+           + (" --compare" if comparison is not None else ""))
     return Report(f"otgeom report: {family.label}", _meta(family, seed, cmd, extra), tuple(sections))
