@@ -1,0 +1,196 @@
+"""Neural policies (issue 21), with the ``neural`` extra (JAX, optax; Gymnasium for the pendulum reference).
+
+Small dimensions, few iterations, fixed seeds: the larger runs are in ``benchmarks/bench_neural.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("optax")
+
+import jax.numpy as jnp  # noqa: E402
+
+from otgeom import family  # noqa: E402
+from otgeom.neural.env import PendulumChain, gym_pendulum_step, lq_env  # noqa: E402
+from otgeom.neural.ergodic import DivergenceError, ergodic_cost, lq_bias  # noqa: E402
+from otgeom.neural.gradients import natural_direction, pathwise_samples, score_samples  # noqa: E402
+from otgeom.neural.policies import LinearGaussian, MLPGaussian  # noqa: E402
+from otgeom.neural.train import train  # noqa: E402
+from otgeom.numeric.lq import LQPolicy, action_value, action_value_grad, lq_optimum, lq_point  # noqa: E402
+from otgeom.numeric.lq_solvers import stabilising_gain  # noqa: E402
+
+
+def test_pendulum_step_is_gymnasium_pendulum_v1():
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1").unwrapped
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    chain = PendulumChain(k=3, kappa=0.0, sigma=0.0)
+    for _ in range(50):
+        th, om, u = rng.uniform(-np.pi, np.pi), rng.uniform(-8, 8), rng.uniform(-3, 3)
+        env.state = np.array([th, om])
+        _, reward, *_ = env.step(np.array([u]))
+        th2, om2, cost = (float(v) for v in gym_pendulum_step(th, om, u))
+        assert np.allclose(env.state, [th2, om2], rtol=0, atol=1e-12) and cost == pytest.approx(-reward, abs=1e-5)
+        # the chain, uncoupled and noise-free, inside the clip limits, takes the same step per pendulum
+        if abs(u) <= 2 and abs(om + (15 * np.sin(th) + 3 * u) * 0.05) <= 8:
+            x = jnp.array([th, th, th, om, om, om])
+            x2 = chain.step(x, jnp.full(3, u), jnp.zeros(6))
+            assert np.allclose(np.asarray(x2), [th2] * 3 + [om2] * 3, rtol=0, atol=1e-12)
+
+
+def _cubature(n_x: int, m: int, X: np.ndarray):
+    """Points ±sqrt(n+m) e_k of N(0, I_{n+m}), weights 1/(2(n+m)): exact for polynomials of degree <= 3; x = L z."""
+    d = n_x + m
+    Z = np.concatenate([np.sqrt(d) * np.eye(d), -np.sqrt(d) * np.eye(d)])
+    L = np.linalg.cholesky(X)
+    return jnp.asarray(Z[:, :n_x] @ L.T), jnp.asarray(Z[:, n_x:]), jnp.full(2 * d, 1.0 / (2 * d))
+
+
+def test_linear_policy_natural_step_is_the_closed_form_flow_step():
+    """With a linear policy a = -Kx + σξ the projected Wasserstein step (CG on Jacobian-vector products) moves K
+    along -2E_K and log σ along -2 diag(M): the closed-form flow of THEORY.md section 5 (its Σ part projected onto
+    diagonal Σ = diag(σ²)).  Expectations by a cubature exact for these degree-2 integrands."""
+    fam = family("lq", example="dean")
+    n, m = fam.n, fam.m
+    K = stabilising_gain(fam)
+    std = np.array([0.7, 0.5, 0.9])
+    pol = LinearGaussian(n, m, K0=K)
+    theta = {"K": jnp.asarray(K), "log_std": jnp.log(jnp.asarray(std))}
+    pt = lq_point(fam, LQPolicy(K, np.diag(std ** 2)))
+    x, xi, wts = _cubature(n, m, pt.X)
+    samples = pathwise_samples(pol, theta, x, xi, lambda xx, aa: jnp.asarray(action_value_grad(pt, np.asarray(xx),
+                                                                                                np.asarray(aa))))
+    g = jnp.sum(wts[:, None] * samples, axis=0)
+    d = natural_direction(pol, theta, x, xi, g, weights=wts, damping=0.0, tol=1e-14)
+    assert d.residual < 1e-10
+    M = fam.R + fam.B.T @ pt.P @ fam.B
+    E = M @ K - fam.B.T @ pt.P @ fam.A
+    # ravel_pytree orders dict keys: K then log_std
+    assert np.allclose(np.asarray(d.direction[:m * n]).reshape(m, n), 2 * E, rtol=1e-9, atol=1e-11)
+    assert np.allclose(np.asarray(d.direction[m * n:]), 2 * np.diag(M), rtol=1e-9, atol=1e-11)
+    # and the gradient itself is the closed form dJ/dK = 2 E_K X
+    assert np.allclose(np.asarray(g[:m * n]).reshape(m, n), 2 * E @ pt.X, rtol=1e-9, atol=1e-11)
+
+
+def test_pathwise_variance_is_far_below_the_score_function_on_lq():
+    """Same expectation (the gradient), at equal sample counts: the pathwise estimator's variance is a small fraction
+    of the score-function one's (with Q from the closed form)."""
+    fam = family("lq", example="dean")
+    n, m = fam.n, fam.m
+    K = stabilising_gain(fam)
+    std = 0.5 * np.ones(m)
+    pol = LinearGaussian(n, m, K0=K)
+    theta = {"K": jnp.asarray(K), "log_std": jnp.log(jnp.asarray(std))}
+    pt = lq_point(fam, LQPolicy(K, np.diag(std ** 2)))
+    rng = np.random.default_rng(0)
+    N = 4000
+    x = jnp.asarray(rng.standard_normal((N, n)) @ np.linalg.cholesky(pt.X).T)
+    xi = jnp.asarray(rng.standard_normal((N, m)))
+    pw = np.asarray(pathwise_samples(pol, theta, x, xi, lambda xx, aa: jnp.asarray(
+        action_value_grad(pt, np.asarray(xx), np.asarray(aa)))))
+    sf = np.asarray(score_samples(pol, theta, x, xi, lambda xx, aa: jnp.asarray(
+        action_value(pt, np.asarray(xx), np.asarray(aa)))))
+    v_pw, v_sf = pw.var(axis=0).sum(), sf.var(axis=0).sum()
+    assert v_pw < 0.1 * v_sf, (v_pw, v_sf)  # measured: 80 against 1407, a ratio of 0.057 (both vary with x too)
+    se = np.sqrt(sf.var(axis=0) / N + pw.var(axis=0) / N)
+    assert np.all(np.abs(pw.mean(axis=0) - sf.mean(axis=0)) < 5 * se)  # the same gradient
+
+
+def test_pathwise_variance_is_zero_for_the_mean_when_Q_is_linear_in_a():
+    """Q(x, a) = v.a + f(x): at a fixed state, ∂_θμ(x)^T ∇_aQ does not depend on ξ, so the pathwise estimator of
+    the mean network's gradient has variance exactly 0 over ξ; the score-function one does not."""
+    pol = MLPGaussian(4, 2, hidden=(8,))
+    theta = pol.init(jax.random.PRNGKey(0))
+    theta["mlp"][-1]["W"] = 0.1 * jnp.ones_like(theta["mlp"][-1]["W"])  # a non-trivial mean
+    v = jnp.array([1.5, -0.5])
+    x = jnp.tile(jnp.array([[0.3, -0.2, 0.5, 1.0]]), (256, 1))
+    xi = jax.random.normal(jax.random.PRNGKey(1), (256, 2))
+    pw = np.asarray(pathwise_samples(pol, theta, x, xi, lambda xx, aa: jnp.broadcast_to(v, aa.shape)))
+    sf = np.asarray(score_samples(pol, theta, x, xi, lambda xx, aa: aa @ v))
+    n_mean = sum(int(np.prod(layer[k].shape)) for layer in theta["mlp"] for k in ("W", "b"))
+    # ravel_pytree orders the dict keys: log_std, then mlp
+    mean_part = slice(2, 2 + n_mean)
+    assert np.max(np.ptp(pw[:, mean_part], axis=0)) == 0.0
+    assert np.max(np.var(sf[:, mean_part], axis=0)) > 1e-3
+
+
+def test_ergodic_estimate_bias_and_mixing_bound_on_lq():
+    fam = family("lq")
+    env = lq_env(fam)
+    opt = lq_optimum(fam)
+    std = np.array([0.3])
+    pol = LinearGaussian(1, 1, K0=opt.K)
+    theta = pol.init()
+    theta["log_std"] = jnp.log(jnp.asarray(std))
+    est = ergodic_cost(env, pol, theta, jax.random.PRNGKey(0), T=4000, burn_in=200, batch=8)
+    b = lq_bias(fam, opt.K, np.diag(std ** 2), T=4000, burn_in=200)
+    assert abs(est.J - b.J) <= 3 * est.half_width and est.half_width < 0.05 * b.J
+    assert abs(b.bias) <= b.bound + 1e-12 * b.J  # the exact bias is a float64 sum of T terms: round-off ~1e-13
+    # without burn-in the bias is visible and the simulation measures it: many short trajectories from x_0 = 0
+    short = ergodic_cost(env, pol, theta, jax.random.PRNGKey(1), T=20, burn_in=0, batch=4000, blocks=2)
+    b0 = lq_bias(fam, opt.K, np.diag(std ** 2), T=20, burn_in=0)
+    assert abs((short.J - b0.J) - b0.bias) <= 3 * short.half_width and abs(b0.bias) > 3 * short.half_width
+    assert abs(b0.bias) <= b0.bound
+
+
+def test_unstable_closed_loop_is_reported_with_its_step(tmp_path):
+    fam = family("lq", A=1.2, B=1, Qc=1, R=1, W=1)
+    env = lq_env(fam)
+    pol = LinearGaussian(1, 1, K0=np.zeros((1, 1)))  # A - BK = 1.2: unstable
+    with pytest.raises(DivergenceError) as exc:
+        ergodic_cost(env, pol, pol.init(), jax.random.PRNGKey(0), T=500, burn_in=0, batch=2)
+    assert exc.value.step is not None and 50 < exc.value.step < 120  # 1.2^t passes 1e6 after about 76 steps
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(DivergenceError) as exc:
+        train(env, pol, pol.init(), method="adam", steps=3, T=300, burn_in=0, checkpoint=ck, progress=False)
+    assert exc.value.training_step == 1 and "training step 1" in str(exc.value)
+    assert not ck.exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def _setup_small_lq():
+    fam = family("lq", example="dean")
+    env = lq_env(fam)
+    K0 = stabilising_gain(fam)
+    pol = LinearGaussian(fam.n, fam.m, K0=K0, std0=0.3)
+    return fam, env, pol
+
+
+def test_checkpoints_resume_exactly_and_are_written_atomically(tmp_path, monkeypatch):
+    fam, env, pol = _setup_small_lq()
+    kw = dict(method="adam", lr=0.02, T=100, burn_in=20, batch=4, progress=False)
+    full = train(env, pol, pol.init(), steps=6, **kw)
+    ck = tmp_path / "run.npz"
+    train(env, pol, pol.init(), steps=4, checkpoint=ck, checkpoint_every=2, **kw)
+    resumed = train(env, pol, pol.init(), steps=6, checkpoint=ck, checkpoint_every=2, **kw)
+    assert resumed.resumed_from == 4 and [h["step"] for h in resumed.history] == list(range(1, 7))
+    for key in ("K", "log_std"):
+        assert np.allclose(np.asarray(resumed.theta[key]), np.asarray(full.theta[key]), rtol=0, atol=1e-12)
+    # a write that fails half-way leaves the previous checkpoint whole and no temporary file
+    before = ck.read_bytes()
+
+    def broken(fh, **arrays):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train(env, pol, pol.init(), steps=8, checkpoint=ck, checkpoint_every=2, **kw)
+    assert ck.read_bytes() == before and not list(tmp_path.glob(".*tmp"))
+
+
+def test_natural_training_reaches_the_riccati_optimum():
+    """dean (n = m = 3), linear policy from a stabilising gain, σ learned too: 12 projected Wasserstein steps bring
+    the closed-form cost of the learned policy within 1 % of the Riccati J* (σ heads to 0 as the flow's Σ does:
+    with τ = 0 the optimum is deterministic)."""
+    fam, env, pol = _setup_small_lq()
+    res = train(env, pol, pol.init(), method="natural", steps=12, lr=0.25, T=400, burn_in=50, batch=16,
+                progress=False)
+    K = np.asarray(res.theta["K"])
+    std = np.exp(np.asarray(res.theta["log_std"]))
+    J_K = lq_point(fam, LQPolicy(K, np.diag(std ** 2))).J
+    opt = lq_optimum(fam)
+    assert J_K <= 1.01 * opt.J
+    assert np.linalg.norm(K - opt.K) / np.linalg.norm(opt.K) < 0.1 and std.max() < 0.01
