@@ -1047,20 +1047,29 @@ def _internal_error(exc: BaseException, argv: Sequence[str]) -> str:
 
 @contextlib.contextmanager
 def _signals() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` while main runs (main thread, default handler only); restored after."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    """SIGTERM raises :class:`Terminated` while main runs (main thread, default handler only); restored after.
+
+    SIGINT and SIGTERM are unblocked for the run (a signal mask is inherited through exec: a parent that had them
+    blocked would make Ctrl-C wait forever), and the mask is restored after."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def on_term(signum, frame):
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, on_term)
+    old_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        yield
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            yield
+            return
+
+        def on_term(signum, frame):
+            raise Terminated()
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
 def _run(argv: list[str], seen: dict[str, Any]) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -111,20 +110,9 @@ def save_result(path: str | os.PathLike, kind: str, family, data: Mapping[str, A
     record = {"otgeom_result": FORMAT_VERSION, "kind": kind, "otgeom_version": __version__,
               "family": family_reference(family), "seed": seed, "data": _finite(dict(data)), "note": note}
     text = json.dumps(record, indent=2, allow_nan=False)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".otgeom-result-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from otgeom.atomicio import write_atomically
+
+    return write_atomically(path, lambda fh: fh.write(text + "\n"), prefix=".otgeom-result-", suffix=".json")
 
 
 def load_result(path: str | os.PathLike, family_file: str | os.PathLike | None = None) -> SavedResult:

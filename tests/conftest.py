@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -40,3 +42,27 @@ def pytest_terminal_summary(terminalreporter):
     if counts:
         terminalreporter.write_line("witness property test, cases per class: "
                                     + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@pytest.fixture(autouse=True)
+def _signal_state_is_left_as_found(request):
+    """Every test leaves SIGINT's and SIGTERM's handlers and the main thread's signal mask as it found them.
+
+    A test that leaks a changed state (an ignored or blocked SIGINT) would be inherited by the processes later tests
+    start, which then cannot be interrupted (the Ctrl-C tests of test_frontdoor.py hung that way in full CI runs);
+    the state is restored, and the leaking test is named in a warning."""
+    import signal
+    import warnings
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in watched}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = {s: signal.getsignal(s) for s in watched}
+    mask_after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if after != before or mask_after != mask:
+        for s, h in before.items():
+            signal.signal(s, h)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        warnings.warn(f"{request.node.nodeid} changed the signal state (handlers {after} instead of {before}, "
+                      f"blocked {sorted(mask_after)} instead of {sorted(mask)}); restored", RuntimeWarning)

@@ -24,6 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 LOGISTIC = ROOT / "examples" / "families" / "logistic_ring.toml"
 
 
+_RECORDS: dict = {}
+
+
+def _record(name: str, **params):
+    """(family, record) of a built-in family, computed once per test session (records are immutable)."""
+    key = (name, tuple(sorted(params.items())))
+    if key not in _RECORDS:
+        fam = family(name, **params)
+        _RECORDS[key] = (fam, analyse(fam))
+    return _RECORDS[key]
+
+
 @pytest.fixture(scope="module")
 def logistic():
     """(family, record) of logistic_ring.toml, computed once for the tests that read it."""
@@ -92,14 +104,13 @@ def _forbid_numerics(monkeypatch) -> None:
     monkeypatch.setattr(Derivation, "evaluator", no_evaluator)
 
 
-@pytest.mark.parametrize("make", [lambda: family("switch2"), lambda: family("modulated", n=2, d=2),
-                                  lambda: family("lq"), lambda: family("grid-linear"), None, lambda: family("kinked"),
-                                  lambda: family("double-well")],
+@pytest.mark.parametrize("make", [lambda: _record("switch2"), lambda: _record("modulated", n=2, d=2),
+                                  lambda: _record("lq"), lambda: _record("grid-linear"), None,
+                                  lambda: _record("kinked"), lambda: _record("double-well")],
                          ids=["switch2", "modulated-n2-d2", "lq", "grid-linear", "logistic-ring-file", "kinked",
                               "double-well"])
 def test_sections_only_typeset_the_record(make, monkeypatch, request):
-    fam, record = request.getfixturevalue("logistic") if make is None else (make(), None)
-    record = record or analyse(fam)
+    fam, record = request.getfixturevalue("logistic") if make is None else make()
     params = None if fam.name == "switch2" else {}  # once with the reproduce command rebuilt from the family
     normal = render(build_report(fam, claims=False, params=params, analysis=record), "md")
     _forbid_numerics(monkeypatch)
@@ -110,7 +121,7 @@ def test_sections_only_typeset_the_record(make, monkeypatch, request):
 def test_a_record_of_another_family_is_refused():
     from otgeom.errors import ParameterError
 
-    record = analyse(family("switch2"))
+    _, record = _record("switch2")
     with pytest.raises(ParameterError, match="not of modulated"):
         build_report(family("modulated"), claims=False, analysis=record)
     with pytest.raises(ParameterError, match="t_end"):
@@ -120,8 +131,8 @@ def test_a_record_of_another_family_is_refused():
 def test_the_claim_table_renders_given_verdicts(monkeypatch):
     from otgeom.suite import run_suite
 
-    fam = family("switch2")
-    record, verdicts = analyse(fam), run_suite([fam], claims=["stationary-tree-theorem", "policy-gradient"], workers=1)
+    fam, record = _record("switch2")
+    verdicts = run_suite([fam], claims=["stationary-tree-theorem", "policy-gradient"], workers=1)
     _forbid_numerics(monkeypatch)
     md = render(build_report(fam, params={}, analysis=record, verdicts=verdicts), "md")
     assert "| stationary-tree-theorem | holds |" in md and "| policy-gradient | holds |" in md
@@ -157,7 +168,7 @@ def test_finite_record_optimum_spectrum_and_rates():
     """switch2: the derived flow's end point is Newton's particle optimum (two routes), the spectrum of G^-1 H there
     is the particle Hessian's (each eigenvalue once per particle), and the measured rate of J(t) - J* is the
     predicted 2 lambda_min within 5 %."""
-    a = analyse(family("switch2"))
+    _, a = _record("switch2")
     assert isinstance(a, FiniteAnalysis) and not a.degenerate and a.flow.route == "closed form"
     opt, nr = a.optimum, a.newton
     assert opt.critical and nr.result.converged
@@ -167,14 +178,14 @@ def test_finite_record_optimum_spectrum_and_rates():
 
 
 def test_lq_record_rates():
-    a = analyse(family("lq"))
+    _, a = _record("lq")
     assert isinstance(a, LQAnalysis)
     assert a.measured_rate == pytest.approx(a.predicted_rate, rel=0.01)
     assert a.K0_radius < 1 and a.optimum.spectral_radius < 1
 
 
 def test_grid_record_against_the_riccati_answer():
-    a = analyse(family("grid-linear"))
+    _, a = _record("grid-linear")
     assert isinstance(a, GridAnalysis) and a.lq_check is not None and a.zero_check is None
     chk = a.lq_check
     J_grid = float(a.finished[chk.best].J[-1])
@@ -217,7 +228,7 @@ def test_numeric_hessian_error_estimate_can_miss_near_sigma_zero(logistic):
 
 
 def test_a_family_breaking_r3_without_closed_form_stays_degenerate():
-    a = analyse(family("kinked"))
+    _, a = _record("kinked")
     assert a.degenerate and a.newton is None and a.flow is None
     assert a.family_certificates.failed(["R3"])
 

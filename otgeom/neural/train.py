@@ -16,9 +16,7 @@ an interrupted write leaves the previous checkpoint whole.
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,17 +58,10 @@ def save_checkpoint(path, theta, opt_state, step: int, seed: int, history: list)
     flat, _ = ravel_pytree(theta)
     opt_flat = ravel_pytree(opt_state)[0] if opt_state is not None else np.zeros(0)
     hist = np.array([[h["step"], h["J"], h["grad_norm"]] for h in history], float).reshape(-1, 3)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, theta=np.asarray(flat), opt=np.asarray(opt_flat), step=step, seed=seed, history=hist)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from otgeom.atomicio import write_atomically
+
+    write_atomically(path, lambda fh: np.savez(fh, theta=np.asarray(flat), opt=np.asarray(opt_flat), step=step,
+                                               seed=seed, history=hist), binary=True, prefix=f".{path.name}.")
 
 
 def load_checkpoint(path, theta_like, opt_like):
@@ -96,7 +87,7 @@ def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr:
           max_move: float | None = None,
           checkpoint=None, checkpoint_every: int = 10, progress: bool | None = None,
           callback=None) -> TrainResult:
-    """Train ``policy`` from ``theta0`` (module docstring).  With ``checkpoint`` an existing file resumes the run
+    r"""Train ``policy`` from ``theta0`` (module docstring).  With ``checkpoint`` an existing file resumes the run
     (same seed and settings: the steps after it are the ones an uninterrupted run takes).  ``callback(step, theta)``
     after each step may return True to stop there (the checkpoint is written first).  ``max_move`` (natural step
     only) caps the root-mean-square displacement of the actions, :math:`\eta\sqrt{d^\top Gd}`, a trust region in
