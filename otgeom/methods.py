@@ -495,7 +495,8 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
     r"""Run ``method`` on ``obj`` from ``obj.theta0`` (Armijo from η₀ = 1; first-order methods with ``fixed_step``
     take that step every iteration and stop, saying so, when it leaves the policy family or J blows up; Hewer takes
     the full step, Newton keeps Armijo).  Stops when :math:`\sqrt{\partial J\cdot d} \le` ``grad_tol``
-    max(1, |J_0|) (J_0 at the start) or after ``max_iter`` iterations; a direction that is not a descent direction, or no feasible step above 1e-20, stops it with the reason."""
+    max(1, |J_0|) (J_0 at the start) or after ``max_iter`` iterations; a direction that is not a descent direction,
+    or no feasible step above 1e-20, stops it with the reason."""
     th = obj.theta0.copy()
     t0 = time.perf_counter()
     thetas, Js, gns, etas, secs = [th.copy()], [obj.J(th)], [], [], [0.0]
@@ -543,8 +544,12 @@ def run_method(obj: Objective, method: str, max_iter: int = 2000, grad_tol: floa
                     if Jn <= J0 - ARMIJO_C * eta * slope:
                         break
                 else:  # J cannot resolve this decrease (its round-off decides the test): the gradient norm does
-                    gn = obj.grad(new)
-                    if float(np.sqrt(max(gn @ _direction(obj, method, new, gn), 0.0))) < gns[-1]:
+                    try:
+                        gn = obj.grad(new)
+                        lower = float(np.sqrt(max(gn @ _direction(obj, method, new, gn), 0.0))) < gns[-1]
+                    except (np.linalg.LinAlgError, ValueError, OtgeomError):
+                        lower = False
+                    if lower:
                         break
             eta /= 2
             if eta < 1e-20:
