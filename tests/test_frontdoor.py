@@ -468,8 +468,17 @@ def test_a_non_regular_figure_file_is_refused_before_writing(tmp_path):
 
 
 # ------------------------------------------------------------------ subprocesses: real stdout and signals
+def _terminal_like_signals() -> None:
+    """In the child before exec: SIGINT at its default disposition, as under a terminal.  A test runner started in
+    the background of a non-interactive shell has SIGINT ignored, and exec keeps an ignored signal ignored, so the
+    Ctrl-C tests would otherwise test a process that is meant to ignore Ctrl-C (they hung that way)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def _otgeom(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "otgeom.cli", *args], stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen([sys.executable, "-m", "otgeom.cli", *args], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_terminal_like_signals, **kw)
 
 
 def test_full_stdout_is_one_line_and_status_74():
