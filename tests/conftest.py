@@ -49,8 +49,10 @@ def _signal_state_is_left_as_found(request):
     """Every test leaves SIGINT's and SIGTERM's handlers and the main thread's signal mask as it found them.
 
     A test that leaks a changed state (an ignored or blocked SIGINT) would be inherited by the processes later tests
-    start, which then cannot be interrupted (the Ctrl-C tests of test_frontdoor.py hung that way in full CI runs);
-    the state is restored, and the leaking test is named in a warning."""
+    start; the state is restored, and the test is named in a warning.  (This fixture found why the Ctrl-C tests of
+    test_frontdoor.py hung in background CI runs: not a leaking test, but a runner started with SIGINT ignored, which
+    those tests now reset in their child; the notebook tests' kernels reinstate Python's handler, and the warning
+    says so.)"""
     import signal
     import warnings
 
