@@ -36,12 +36,14 @@ BLOW_UP = 1e6
 
 
 class DivergenceError(OtgeomError, ArithmeticError):
-    """Trajectories diverge (the closed loop is unstable): ``step`` is the first step where a state norm exceeded
-    :data:`BLOW_UP` or was not finite (None when only the total is known)."""
+    """Trajectories diverge (the closed loop is unstable): ``step`` is the first time step where a state norm
+    exceeded :data:`BLOW_UP` or was not finite (None when only the total is known); ``training_step`` the training
+    step it happened at (set by :func:`otgeom.neural.train.train`; None outside training)."""
 
-    def __init__(self, message: str, step: int | None = None):
+    def __init__(self, message: str, step: int | None = None, training_step: int | None = None):
         super().__init__(message)
         self.step = step
+        self.training_step = training_step
 
 
 def noise(key, env, policy_action_dim: int, batch: int, steps: int):
