@@ -28,17 +28,67 @@ def pytest_addoption(parser):
                           "persisted in .hypothesis/examples (overnight runs)")
 
 
+#: environment variables that cap the BLAS/OpenMP threads of each test worker (see pytest_configure)
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _xdist_controller(config) -> bool:
+    """True in the process that distributes the tests to pytest-xdist workers (``-n N``, N > 0)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 def pytest_configure(config):
     if config.getoption("otgeom_deep", False):
         settings.load_profile("deep")
+    if _xdist_controller(config):
+        # The README runs the suite with -n auto: one worker per core.  Each worker (and each process a test starts)
+        # then uses one BLAS thread, so the workers do not oversubscribe the cores (with OpenBLAS's default of a
+        # thread per core, the 50 x 50 Lyapunov test took 136 s instead of 27 s).  The workers inherit this
+        # environment; a value set by the user is kept.
+        for var in _ONE_THREAD:
+            os.environ.setdefault(var, "1")
+    config._otgeom_witness_classes = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the tests: those marked ``slow`` first (so that the workers share them rather than one worker
+    finishing the suite alone), then the rest, then ``test_neural.py`` last: JAX starts threads, and a process
+    that forks after importing JAX can deadlock (the sweep, claim and report tests fork workers).  The sort is
+    stable: within each group the collection order stays."""
+    def rank(item) -> int:
+        if item.path.name == "test_neural.py":
+            return 2
+        return 0 if item.get_closest_marker("slow") else 1
+
+    items.sort(key=rank)
+
+
+def _witness_classes() -> dict:
+    import sys
+
+    return dict(getattr(sys.modules.get("test_witness"), "CLASSES", None) or {})
+
+
+def pytest_sessionfinish(session):
+    """Under xdist a worker hands its witness classes to the controller (``workeroutput``)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["otgeom_witness_classes"] = _witness_classes()
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist it is never called
+def pytest_testnodedown(node, error):
+    """Controller side (xdist): add up the witness classes the workers counted."""
+    totals = node.config._otgeom_witness_classes
+    for k, v in getattr(node, "workeroutput", {}).get("otgeom_witness_classes", {}).items():
+        totals[k] = totals.get(k, 0) + v
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the classes of the witness property test (issue 13: how many cases fell in each class)."""
-    import sys
-
-    mod = sys.modules.get("test_witness")
-    counts = getattr(mod, "CLASSES", None)
+    """Print the classes of the witness property test (issue 13: how many cases fell in each class), counted in
+    this process or, under xdist, by the workers."""
+    counts = dict(_witness_classes())
+    for k, v in getattr(terminalreporter.config, "_otgeom_witness_classes", {}).items():
+        counts[k] = counts.get(k, 0) + v
     if counts:
         terminalreporter.write_line("witness property test, cases per class: "
                                     + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))

@@ -327,6 +327,7 @@ def test_eval_says_the_gradient_norm_is_infinite_on_a_kernel_with_a_cusp():
 
 
 # ----------------------------------------------------------------------------- counterexample search
+@pytest.mark.slow
 def test_search_finds_the_smallest_counterexample_when_R1_is_dropped():
     """Dropping R1 from ergodic-average (and presuming it: rho = any stationary law), hypothesis finds and shrinks a
     parameter point where the ergodic averages from two starts differ: M = N = I, two absorbing states."""

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from otgeom import evaluate, family
@@ -56,6 +57,7 @@ def test_eval_bad_policy(tmp_path):
     assert rc == 2 and "needs 2 states" in err
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(st.integers(0, 10**6))
 def test_property_symbolic_equals_numeric_on_random_families(seed):

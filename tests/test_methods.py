@@ -308,6 +308,7 @@ def test_cli_bad_input_is_one_line_exit_2(args, message, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_grid_family():
     """double-well (81 cells, a Gaussian per cell): Wasserstein and WPO reach the optimum at their predicted rate;
     Euclidean, whose step in a cell is the Wasserstein step times rho_i (about 0 in the cells the chain hardly

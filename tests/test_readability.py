@@ -340,6 +340,7 @@ def test_families_lists_concrete_sizes_where_there_is_no_structural_integer(caps
     assert "    M [n x n] row-stochastic" in out  # modulated's n is its own structural integer
 
 
+@pytest.mark.slow
 def test_claims_in_forked_workers_give_the_sequential_report(monkeypatch):
     """The report runs its claims through otgeom.suite.run_suite in forked workers (one per core); every claim seeds
     its own generator, so the table is the one a single process computes (forced here by pretending to have one

@@ -210,6 +210,7 @@ def test_external_programs_present_in_ci():
 
 
 # ------------------------------------------------------------------ reproducible and atomic
+@pytest.mark.slow
 def test_two_runs_give_identical_files(tmp_path):
     """Separate processes (different hash seeds) produce byte-identical reports and figures (claims in the md)."""
     outs = []

@@ -144,6 +144,7 @@ def hard_d2(draw):
     return fam, pol
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hard_d1())
 def test_bounds_hold_or_not_converged_d1(case):
