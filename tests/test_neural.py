@@ -14,8 +14,9 @@ import jax.numpy as jnp  # noqa: E402
 
 from otgeom import family  # noqa: E402
 from otgeom.neural.env import PendulumChain, gym_pendulum_step, lq_env  # noqa: E402
-from otgeom.neural.ergodic import DivergenceError, ergodic_cost, lq_bias  # noqa: E402
-from otgeom.neural.gradients import natural_direction, pathwise_samples, score_samples  # noqa: E402
+from otgeom.neural.ergodic import DivergenceError, ergodic_cost, lq_bias, sample_states  # noqa: E402
+from otgeom.neural.gradients import (estimator_variance, natural_direction, pathwise_samples,  # noqa: E402
+                                     rollout_samples, score_samples)
 from otgeom.neural.policies import LinearGaussian, MLPGaussian  # noqa: E402
 from otgeom.neural.train import train  # noqa: E402
 from otgeom.numeric.lq import LQPolicy, action_value, action_value_grad, lq_optimum, lq_point  # noqa: E402
@@ -115,6 +116,59 @@ def test_pathwise_variance_is_zero_for_the_mean_when_Q_is_linear_in_a():
     mean_part = slice(2, 2 + n_mean)
     assert np.max(np.ptp(pw[:, mean_part], axis=0)) == 0.0
     assert np.max(np.var(sf[:, mean_part], axis=0)) > 1e-3
+
+
+def test_rollout_estimators_are_the_closed_form_gradient_on_lq():
+    """The estimators from simulated futures (no closed form used) against the pathwise estimator with the closed-form
+    ∇_aQ, at the same (x, ξ): paired differences.  With a horizon of 160 steps (ρ(A_K)^160 ≈ 3e-6) they agree
+    within the sampling error; with 5 steps the truncation bias is found (measured: paired |z| 25 against 1.5)."""
+    fam = family("lq", example="dean")
+    env = lq_env(fam)
+    K = stabilising_gain(fam)
+    std = 0.5 * np.ones(fam.m)
+    pol = LinearGaussian(fam.n, fam.m, K0=K)
+    theta = {"K": jnp.asarray(K), "log_std": jnp.log(jnp.asarray(std))}
+    pt = lq_point(fam, LQPolicy(K, np.diag(std ** 2)))
+    N = 2000
+    x = sample_states(env, pol, theta, jax.random.PRNGKey(1), N)
+    xi = jax.random.normal(jax.random.PRNGKey(2), (N, fam.m))
+    closed = np.asarray(pathwise_samples(pol, theta, x, xi, lambda xx, aa: jnp.asarray(
+        action_value_grad(pt, np.asarray(xx), np.asarray(aa)))))
+
+    def paired_z(samples):
+        d = np.asarray(samples) - closed
+        return float(np.max(np.abs(d.mean(axis=0)) / (d.std(axis=0, ddof=1) / np.sqrt(N))))
+
+    long = rollout_samples(env, pol, theta, x, xi, jax.random.PRNGKey(3), horizon=160)
+    assert paired_z(long.pathwise) < 4  # 12 parameters: |z| above 4 by chance has probability below 1e-3
+    assert estimator_variance(long.score, closed).max_z < 4  # the score-function mean: the same gradient
+    assert estimator_variance(long.pathwise, long.score).ratio < 0.01  # measured 0.004 (the cost-to-go's spread)
+    short = rollout_samples(env, pol, theta, x, xi, jax.random.PRNGKey(3), horizon=5)
+    assert paired_z(short.pathwise) > 10  # a truncated horizon is a biased ∇_aQ, and the witness sees it
+
+
+def test_pathwise_variance_on_the_pendulum_chain():
+    """The nonlinear system (2 coupled pendulums here, 10 in the benchmark), an MLP policy at equal sample counts.
+    Held upright by the LQR gain of its linearisation (the skip term of the MLP), the closed loop mixes: both
+    estimators have the same mean and the pathwise variance is a small fraction of the score-function one
+    (measured 0.018 at H = 50 and 0.008 at H = 100: it falls like 1/H because the cost-to-go's spread grows with H while ∇_aQ_H has
+    converged).  Without the gain the pendulums fall and spin, the dynamics are chaotic, and the pathwise estimator's
+    variance grows exponentially with the horizon: at H = 100 it is larger than the score-function one (measured
+    ratio 42).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
+    env = PendulumChain(k=2)
+    N = 1000
+    xi = jax.random.normal(jax.random.PRNGKey(2), (N, env.action_dim))
+    held = MLPGaussian(env.state_dim, env.action_dim, hidden=(8,), std0=0.3, linear_init=env.upright_gain())
+    theta = held.init(jax.random.PRNGKey(0))
+    x = sample_states(env, held, theta, jax.random.PRNGKey(1), N)
+    r = rollout_samples(env, held, theta, x, xi, jax.random.PRNGKey(3), horizon=50)
+    ev = estimator_variance(r.pathwise, r.score)
+    assert ev.ratio < 0.05 and ev.max_z < 4.5, ev  # max |z| over 68 parameters: below 4.5 unless the means differ
+    falling = MLPGaussian(env.state_dim, env.action_dim, hidden=(8,), std0=0.3)
+    theta_f = falling.init(jax.random.PRNGKey(0))
+    x_f = sample_states(env, falling, theta_f, jax.random.PRNGKey(1), N)
+    r_f = rollout_samples(env, falling, theta_f, x_f, xi, jax.random.PRNGKey(3), horizon=100)
+    assert estimator_variance(r_f.pathwise, r_f.score).ratio > 1
 
 
 def test_ergodic_estimate_bias_and_mixing_bound_on_lq():

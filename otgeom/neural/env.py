@@ -111,3 +111,28 @@ class PendulumChain:
     @property
     def noise_dim(self) -> int:
         return self.state_dim
+
+    def linearisation(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""(A, B) of the step linearised at the upright rest x = 0, u = 0: with
+        :math:`M = \tfrac{3g}{2l}I + \tfrac{3\kappa}{ml^2}\Delta` and :math:`b = \tfrac{3}{ml^2}`,
+        :math:`\omega' = \omega + (M\theta + bu)\,dt`, :math:`\theta' = \theta + \omega'dt`."""
+        k, dt = self.k, DT
+        lap = -2 * np.eye(k) + np.eye(k, k=1) + np.eye(k, k=-1)
+        lap[0, 0] = lap[-1, -1] = -1.0  # free ends
+        M = 3 * G / (2 * LENGTH) * np.eye(k) + 3.0 / (MASS * LENGTH ** 2) * self.kappa * lap
+        b = 3.0 / (MASS * LENGTH ** 2)
+        I = np.eye(k)
+        A = np.block([[I + dt * dt * M, dt * I], [dt * M, I]])
+        B = np.vstack([dt * dt * b * I, dt * b * I])
+        return A, B
+
+    def upright_gain(self) -> np.ndarray:
+        """The LQR gain K (u = −Kx) of :meth:`linearisation` with the chain's quadratic cost (θ² + 0.1 ω² + 0.001 u²
+        per pendulum), from scipy's discrete algebraic Riccati solver: it holds the chain upright near x = 0."""
+        from scipy.linalg import solve_discrete_are
+
+        A, B = self.linearisation()
+        Qc = np.diag(np.r_[np.ones(self.k), 0.1 * np.ones(self.k)])
+        R = 0.001 * np.eye(self.k)
+        P = solve_discrete_are(A, B, Qc, R)
+        return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)

@@ -29,7 +29,8 @@ import numpy as np
 
 from otgeom.errors import OtgeomError
 
-__all__ = ["DivergenceError", "simulate", "ergodic_cost", "ErgodicEstimate", "lq_bias", "LQBias", "BLOW_UP"]
+__all__ = ["DivergenceError", "simulate", "sample_states", "ergodic_cost", "ErgodicEstimate", "lq_bias", "LQBias",
+           "BLOW_UP"]
 
 #: a state norm above this (or not finite) counts as a diverging trajectory
 BLOW_UP = 1e6
@@ -71,6 +72,17 @@ def simulate(env, policy, theta, xi, w, x0=None, states: bool = False):
 
     _, outs = jax.lax.scan(body, x0, (xi, w))
     return (outs[0].T, *outs[1:])
+
+
+def sample_states(env, policy, theta, key, n: int, burn_in: int = 200, every: int = 5, chains: int = 20):
+    """``n`` states [n, state_dim] visited by the closed loop after ``burn_in`` steps from x_0 = 0: ``chains``
+    trajectories, one state every ``every`` steps (samples of the stationary law ρ for the gradient estimators;
+    DivergenceError when the trajectories blow up)."""
+    per = -(-n // chains)
+    xi, w = noise(key, env, _action_dim(policy, env), chains, burn_in + per * every)
+    _, norms, xs = simulate(env, policy, theta, xi, w, states=True)
+    check_divergence(norms, "state sampling")
+    return xs[burn_in::every].reshape(-1, env.state_dim)[:n]
 
 
 def check_divergence(norms, owner: str = "rollout") -> None:

@@ -7,6 +7,12 @@ r"""Gradients of J for push-forward policies (THEORY.md section 7), and the proj
   estimator with ∇_aQ obtained by differentiating the simulated future cost (exact up to the horizon's end).
 * **Score-function baseline**, :math:`E[Q(x,a)\nabla_\theta\log\pi_\theta(a|x)]` (:func:`score_samples`; Gaussian
   policies only): the same expectation, with a variance the tests compare.
+* **Both estimators from simulated futures** (:func:`rollout_samples`): where Q has no closed form (the pendulum
+  chain), each sample (x_i, ξ_i) gets one simulated future of H steps with common random numbers, whose cost
+  :math:`C_i(a)` is a differentiable function of the first action a; the pathwise sample is
+  :math:`\partial_\theta T(x_i,\xi_i)^\top\nabla_aC_i(a_i)` and the score-function sample
+  :math:`(C_i(a_i) - b)\nabla_\theta\log\pi_\theta(a_i|x_i)` from the same rollout, so the two are compared at
+  equal sample counts and equal simulation cost; :func:`estimator_variance` compares them.
 * **Projected Wasserstein step** :math:`\theta' = \theta - \eta\,G(\theta)^{-1}\nabla_\theta J`,
   :math:`G(\theta) = E[\partial_\theta T^\top\partial_\theta T]`, applied matrix-free: :func:`metric_vector_product`
   is one Jacobian-vector product and one vector-Jacobian product per sample (``jax.jvp``, ``jax.vjp``), and
@@ -22,8 +28,9 @@ from jax.flatten_util import ravel_pytree
 
 from otgeom.neural.ergodic import simulate
 
-__all__ = ["jt_loss", "jt_gradient", "pathwise_samples", "score_samples", "metric_vector_product",
-           "natural_direction", "NaturalDirection"]
+__all__ = ["jt_loss", "jt_gradient", "pathwise_samples", "score_samples", "rollout_samples", "RolloutSamples",
+           "estimator_variance", "EstimatorVariance", "metric_vector_product", "natural_direction",
+           "NaturalDirection"]
 
 
 def jt_loss(env, policy, theta, xi, w, burn_in: int):
@@ -71,6 +78,95 @@ def score_samples(policy, theta, x, xi, Q):
         return qk * jax.grad(lambda f: policy.log_prob(unravel(f), xk, ak))(flat)
 
     return jax.vmap(one)(x, a, q)
+
+
+@dataclass(frozen=True)
+class RolloutSamples:
+    """Per-sample estimates of ∇_θJ from simulated futures: ``pathwise`` and ``score`` [N, P] (``score`` None for a
+    policy without a density), the futures' costs C_i(a_i) [N], the horizon H, and the baseline b."""
+
+    pathwise: jnp.ndarray
+    score: jnp.ndarray | None
+    cost_to_go: jnp.ndarray
+    horizon: int
+    baseline: float
+
+
+def rollout_samples(env, policy, theta, x, xi, key, horizon: int) -> RolloutSamples:
+    r"""Pathwise and score-function samples of :math:`\nabla_\theta J` at the states ``x`` [N, n] with the action
+    noise ``xi`` [N, m], each from one simulated future of ``horizon`` steps (module docstring).
+
+    :math:`C_i(a) = c(x_i, a) + \sum_{t=1}^{H-1} c(x^i_t, a^i_t)`, the future following the policy with fresh noise
+    (from ``key``) and θ held fixed, estimates :math:`Q_H(x_i, a)`; :math:`\nabla_aQ_H \to \nabla_aQ` as H grows
+    (the effect of the first action decays with the closed loop's mixing), and a constant shift of Q changes
+    neither :math:`\nabla_aQ` nor the expectation of the score term.  The score samples use the baseline
+    b = mean of the C_i (the usual variance reduction; its O(1/N) correlation with the samples is negligible next
+    to their spread).  Both samples of one i share a_i and the future, so their means estimate the same vector
+    :math:`E_{x,\xi}[\partial_\theta T^\top\nabla_aQ_H] = E_{x,a}[Q_H\nabla_\theta\log\pi]` (Gaussian integration by
+    parts in a): the two can be compared at equal sample counts."""
+    flat, push = _flat_push(policy, theta)
+    n_samples, m = xi.shape
+    k1, k2 = jax.random.split(key)
+    fxi = jax.random.normal(k1, (n_samples, max(horizon - 1, 0), m))
+    fw = jax.random.normal(k2, (n_samples, horizon, env.noise_dim))
+
+    def cost_to_go(a0, x0, fxi_i, fw_i):
+        x1 = env.step(x0, a0, fw_i[0])
+
+        def body(xc, inputs):
+            xi_t, w_t = inputs
+            a = policy.push(theta, xc, xi_t)
+            return env.step(xc, a, w_t), env.cost(xc, a)
+
+        _, cs = jax.lax.scan(body, x1, (fxi_i, fw_i[1:]))
+        return env.cost(x0, a0) + jnp.sum(cs)
+
+    def one(xk, xik, fxik, fwk):
+        a, vjp = jax.vjp(lambda f: push(f, xk, xik), flat)
+        C, gC = jax.value_and_grad(cost_to_go)(a, xk, fxik, fwk)
+        pw = vjp(gC)[0]
+        if not hasattr(policy, "log_prob"):
+            return pw, C, jnp.zeros_like(flat)
+        unravel = ravel_pytree(theta)[1]
+        return pw, C, jax.grad(lambda f: policy.log_prob(unravel(f), xk, a))(flat)
+
+    pw, C, score_fn = jax.jit(jax.vmap(one))(x, xi, fxi, fw)
+    b = float(jnp.mean(C))
+    score = (C - b)[:, None] * score_fn if hasattr(policy, "log_prob") else None
+    return RolloutSamples(pw, score, C, horizon, b)
+
+
+@dataclass(frozen=True)
+class EstimatorVariance:
+    """Two estimators of the same vector from N samples each: the total variance per sample (the trace of each
+    covariance), their ratio (first / second), and the largest |z| of the difference of the means over the P
+    coordinates (z = difference / its standard error: about sqrt(2 ln P) or less when they agree)."""
+
+    first: float
+    second: float
+    ratio: float
+    max_z: float
+    samples: int
+    parameters: int
+
+
+def estimator_variance(first, second) -> EstimatorVariance:
+    """:class:`EstimatorVariance` of per-sample estimates ``first`` and ``second`` [N, P] (the pathwise and the
+    score-function ones, say)."""
+    import numpy as np
+
+    a, b = np.asarray(first, float), np.asarray(second, float)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[0] < 2:
+        from otgeom.errors import ParameterError
+
+        raise ParameterError(f"two [N, P] sample arrays with N >= 2 are needed, got {a.shape} and {b.shape}")
+    n = a.shape[0]
+    va, vb = a.var(axis=0, ddof=1), b.var(axis=0, ddof=1)
+    se = np.sqrt((va + vb) / n)
+    diff = np.abs(a.mean(axis=0) - b.mean(axis=0))
+    z = np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.where(diff > 0, np.inf, 0.0))
+    return EstimatorVariance(float(va.sum()), float(vb.sum()), float(va.sum() / vb.sum()) if vb.sum() > 0
+                             else float("inf"), float(z.max()), n, a.shape[1])
 
 
 def metric_vector_product(policy, theta, x, xi, v, weights=None):
