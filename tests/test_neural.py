@@ -151,10 +151,10 @@ def test_pathwise_variance_on_the_pendulum_chain():
     """The nonlinear system (2 coupled pendulums here, 10 in the benchmark), an MLP policy at equal sample counts.
     Held upright by the LQR gain of its linearisation (the skip term of the MLP), the closed loop mixes: both
     estimators have the same mean and the pathwise variance is a small fraction of the score-function one
-    (measured 0.018 at H = 50 and 0.008 at H = 100: it falls like 1/H because the cost-to-go's spread grows with H while ∇_aQ_H has
-    converged).  Without the gain the pendulums fall and spin, the dynamics are chaotic, and the pathwise estimator's
-    variance grows exponentially with the horizon: at H = 100 it is larger than the score-function one (measured
-    ratio 42).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
+    (measured 0.018 at H = 50 and 0.008 at H = 100: it falls like 1/H because the cost-to-go's spread grows with H
+    while ∇_aQ_H has converged).  Without the gain the pendulums fall and spin, the dynamics are chaotic, and the
+    pathwise estimator's variance grows exponentially with the horizon: at H = 100 it is larger than the
+    score-function one (measured ratio 42).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
     env = PendulumChain(k=2)
     N = 1000
     xi = jax.random.normal(jax.random.PRNGKey(2), (N, env.action_dim))
