@@ -28,7 +28,7 @@ from jax.flatten_util import ravel_pytree
 
 from otgeom.errors import ParameterError
 from otgeom.neural.ergodic import DivergenceError, check_divergence, noise, simulate
-from otgeom.neural.gradients import metric_vector_product, natural_direction
+from otgeom.neural.gradients import natural_solver
 
 __all__ = ["train", "TrainResult", "METHODS", "save_checkpoint", "load_checkpoint"]
 
@@ -117,6 +117,7 @@ def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr:
         (J, (norms, xs)), g = jax.value_and_grad(loss, has_aux=True)(th)
         return J, g, norms, xs
 
+    solve = natural_solver(policy, damping=damping) if method == "natural" else None
     t0 = time.perf_counter()
     with progress_bar(steps - start if steps > start else 0, progress, f"train ({method})") as bar:
         for k in range(start, steps):
@@ -138,11 +139,10 @@ def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr:
                                         (min(metric_samples, states.shape[0]),), replace=False)
                 xs_s = states[idx]
                 xis = jax.random.normal(jax.random.fold_in(key, 2 * 10**9 + k), (xs_s.shape[0], m))
-                nd = natural_direction(policy, theta, xs_s, xis, gflat, damping=damping)
+                nd = solve(theta, xs_s, xis, gflat)
                 eta = lr
                 if max_move is not None:
-                    move = float(jnp.sqrt(jnp.maximum(nd.direction @ metric_vector_product(
-                        policy, theta, xs_s, xis, nd.direction), 0.0)))
+                    move = float(np.sqrt(max(nd.metric_norm2, 0.0)))
                     eta = min(lr, max_move / move) if move > 0 else lr
                 flat, unravel_t = ravel_pytree(theta)
                 theta = unravel_t(flat - eta * nd.direction)
