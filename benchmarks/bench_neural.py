@@ -41,8 +41,10 @@ from otgeom.numeric.lq_solvers import stabilising_gain
 
 STD = 0.3
 #: the step sizes tried per method (each row is one; a step that destabilises the closed loop says so)
-STEPS = {"natural": (0.03, 0.1, 0.3), "sgd": (1e-4, 1e-3, 1e-2), "adam": (1e-3, 1e-2, 3e-2)}
-MAX_STEPS = 300
+#: chosen around each method's stability limit on these systems, where λ_max(R + BᵀPB) ≈ 63-75 and λ_max(X) ≈ 58-74
+#: at the start: the natural step needs η < 1/λ_max(R + BᵀPB) ≈ 0.014, the Euclidean one about 1/(λ_max(M)λ_max(X))
+STEPS = {"natural": (0.003, 0.006, 0.012), "sgd": (3e-5, 1e-4, 2.5e-4), "adam": (0.01, 0.03, 0.1)}
+MAX_STEPS = 1000
 
 
 def random_lq(n: int, seed: int = 0):

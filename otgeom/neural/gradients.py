@@ -15,8 +15,9 @@ r"""Gradients of J for push-forward policies (THEORY.md section 7), and the proj
   equal sample counts and equal simulation cost; :func:`estimator_variance` compares them.
 * **Projected Wasserstein step** :math:`\theta' = \theta - \eta\,G(\theta)^{-1}\nabla_\theta J`,
   :math:`G(\theta) = E[\partial_\theta T^\top\partial_\theta T]`, applied matrix-free: :func:`metric_vector_product`
-  is one Jacobian-vector product and one vector-Jacobian product per sample (``jax.jvp``, ``jax.vjp``), and
-  :func:`natural_direction` solves :math:`(G + \lambda I)d = \nabla J` by conjugate gradients.
+  is one Jacobian-vector product and one vector-Jacobian product of the push-forward batched over the samples
+  (``jax.jvp``, ``jax.vjp``; no per-sample Jacobian is formed), and :func:`natural_direction` (or, compiled once
+  for a training run, :func:`natural_solver`) solves :math:`(G + \lambda I)d = \nabla J` by conjugate gradients.
 """
 from __future__ import annotations
 
@@ -170,17 +171,20 @@ def estimator_variance(first, second) -> EstimatorVariance:
 
 
 def metric_vector_product(policy, theta, x, xi, v, weights=None):
-    r""":math:`G v = \sum_i w_i J_i^\top J_i v`, :math:`J_i = \partial_\theta T(x_i, \xi_i)` (weights default 1/N)."""
+    r""":math:`G v = \sum_i w_i J_i^\top J_i v`, :math:`J_i = \partial_\theta T(x_i, \xi_i)` (weights default 1/N).
+
+    One Jacobian-vector product and one vector-Jacobian product of the batched push-forward (all samples at once,
+    the cotangent weighted per sample), so no per-sample [N, P] Jacobian is ever formed."""
     flat, push = _flat_push(policy, theta)
     n = x.shape[0]
     wts = jnp.full(n, 1.0 / n) if weights is None else weights
 
-    def one(xk, xik, wk):
-        _, jv = jax.jvp(lambda f: push(f, xk, xik), (flat,), (v,))
-        _, vjp = jax.vjp(lambda f: push(f, xk, xik), flat)
-        return wk * vjp(jv)[0]
+    def batched(f):
+        return push(f, x, xi)
 
-    return jnp.sum(jax.vmap(one)(x, xi, wts), axis=0)
+    jv = jax.jvp(batched, (flat,), (v,))[1]
+    _, vjp = jax.vjp(batched, flat)
+    return vjp(wts[:, None] * jv)[0]
 
 
 @dataclass(frozen=True)

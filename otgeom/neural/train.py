@@ -84,14 +84,16 @@ def load_checkpoint(path, theta_like, opt_like):
 
 def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr: float = 0.1, batch: int = 8,
           T: int = 200, burn_in: int = 100, seed: int = 0, damping: float = 1e-6, metric_samples: int = 512,
-          max_move: float | None = None,
+          max_move: float | None = None, cg_tol: float = 1e-6,
           checkpoint=None, checkpoint_every: int = 10, progress: bool | None = None,
           callback=None) -> TrainResult:
     r"""Train ``policy`` from ``theta0`` (module docstring).  With ``checkpoint`` an existing file resumes the run
     (same seed and settings: the steps after it are the ones an uninterrupted run takes).  ``callback(step, theta)``
     after each step may return True to stop there (the checkpoint is written first).  ``max_move`` (natural step
     only) caps the root-mean-square displacement of the actions, :math:`\eta\sqrt{d^\top Gd}`, a trust region in
-    W2: where the metric is nearly singular (many network parameters) the uncapped step can be huge."""
+    W2: where the metric is nearly singular (many network parameters) the uncapped step can be huge.  ``cg_tol``
+    is the relative residual the CG solve of the natural step stops at (1e-6: far below the sampling error of
+    ∇J_T, and each decade costs CG iterations)."""
     from otgeom.numeric.flows import progress_bar
 
     if method not in METHODS:
@@ -117,7 +119,7 @@ def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr:
         (J, (norms, xs)), g = jax.value_and_grad(loss, has_aux=True)(th)
         return J, g, norms, xs
 
-    solve = natural_solver(policy, damping=damping) if method == "natural" else None
+    solve = natural_solver(policy, damping=damping, tol=cg_tol) if method == "natural" else None
     t0 = time.perf_counter()
     with progress_bar(steps - start if steps > start else 0, progress, f"train ({method})") as bar:
         for k in range(start, steps):
