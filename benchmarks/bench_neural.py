@@ -30,11 +30,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from otgeom import family
 from otgeom.neural.env import PendulumChain, lq_env
 from otgeom.neural.ergodic import DivergenceError, ergodic_cost, lq_bias, noise, sample_states, simulate
-from otgeom.neural.gradients import estimator_variance, natural_direction, pathwise_samples, rollout_samples
+from otgeom.neural.gradients import estimator_variance, natural_solver, pathwise_samples, rollout_samples
 from otgeom.neural.policies import LinearGaussian, MLPGaussian
 from otgeom.neural.train import train
 from otgeom.numeric.lq import LQPolicy, action_value_grad, lq_optimum, lq_point
@@ -211,11 +212,12 @@ def section_timing(quick: bool) -> None:
                 per[method] = (time.perf_counter() - t0) / 5
             x = sample_states(env, pol, theta, jax.random.PRNGKey(1), 512)
             xi = jax.random.normal(jax.random.PRNGKey(2), (512, env.action_dim))
-            g = jax.flatten_util.ravel_pytree(theta)[0] * 0 + 1.0
-            natural_direction(pol, theta, x, xi, g, damping=1e-6)
+            g = jnp.ones_like(ravel_pytree(theta)[0])
+            solve = natural_solver(pol, damping=1e-6, tol=1e-6)  # as train() uses it: compiled once
+            solve(theta, x, xi, g)
             t0 = time.perf_counter()
             for _ in range(3):
-                natural_direction(pol, theta, x, xi, g, damping=1e-6)
+                solve(theta, x, xi, g)
             nat = (time.perf_counter() - t0) / 3
             print(f"| pendulum chain k={k} | {2 * k} | MLP {width} | {g.size} | {per['adam']:.3g} | "
                   f"{per['natural']:.3g} | {nat:.3g} |", flush=True)
