@@ -206,10 +206,8 @@ def section_timing(quick: bool) -> None:
             for method in ("adam", "natural"):
                 kw = dict(lr=1e-3, T=100, burn_in=20, batch=8, progress=False,
                           **({"max_move": 0.05} if method == "natural" else {}))
-                train(env, pol, theta, method=method, steps=1, **kw)  # compile
-                t0 = time.perf_counter()
-                train(env, pol, theta, method=method, steps=5, **kw)
-                per[method] = (time.perf_counter() - t0) / 5
+                h = train(env, pol, theta, method=method, steps=7, **kw).history
+                per[method] = (h[-1]["seconds"] - h[1]["seconds"]) / 5  # steps 3-7: the first compiles
             x = sample_states(env, pol, theta, jax.random.PRNGKey(1), 512)
             xi = jax.random.normal(jax.random.PRNGKey(2), (512, env.action_dim))
             g = jnp.ones_like(ravel_pytree(theta)[0])

@@ -33,8 +33,10 @@ _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _xdist_controller(config) -> bool:
-    """True in the process that distributes the tests to pytest-xdist workers (``-n N``, N > 0)."""
-    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+    """True in the process that distributes the tests to pytest-xdist workers (``-n N`` with N > 0, or ``--dist``
+    with ``--tx``; xdist has turned ``-n`` into ``--dist load`` by now)."""
+    distributing = bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
+    return distributing and not hasattr(config, "workerinput")
 
 
 def pytest_configure(config):
@@ -44,7 +46,7 @@ def pytest_configure(config):
         # The README runs the suite with -n auto: one worker per core.  Each worker (and each process a test starts)
         # then uses one BLAS thread, so the workers do not oversubscribe the cores (with OpenBLAS's default of a
         # thread per core, the 50 x 50 Lyapunov test took 136 s instead of 27 s).  The workers inherit this
-        # environment; a value set by the user is kept.
+        # environment; a value set by the user is kept.  (XLA's own thread pool, in the JAX tests, is not capped.)
         for var in _ONE_THREAD:
             os.environ.setdefault(var, "1")
     config._otgeom_witness_classes = {}
@@ -52,9 +54,10 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Order the tests: those marked ``slow`` first (so that the workers share them rather than one worker
-    finishing the suite alone), then the rest, then ``test_neural.py`` last: JAX starts threads, and a process
-    that forks after importing JAX can deadlock (the sweep, claim and report tests fork workers).  The sort is
-    stable: within each group the collection order stays."""
+    finishing the suite alone), then the rest, then ``test_neural.py`` last: JAX's first computation starts its
+    thread pool (collection only imports it), and a process that forks with those threads running can deadlock (the
+    sweep, claim and report tests fork workers).  The sort is stable: within each group the collection order
+    stays."""
     def rank(item) -> int:
         if item.path.name == "test_neural.py":
             return 2

@@ -50,6 +50,18 @@ def _cubature(n_x: int, m: int, X: np.ndarray):
     return jnp.asarray(Z[:, :n_x] @ L.T), jnp.asarray(Z[:, n_x:]), jnp.full(2 * d, 1.0 / (2 * d))
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_pendulum_chain_linearisation_is_the_jacobian_of_its_step(k):
+    """(A, B) of the chain at the upright rest against ``jax.jacfwd`` of its step (one pendulum: no spring), and the
+    upright LQR gain stabilises the linearisation."""
+    env = PendulumChain(k=k, kappa=1.3)
+    A, B = env.linearisation()
+    x0, u0, w0 = jnp.zeros(2 * k), jnp.zeros(k), jnp.zeros(2 * k)
+    assert np.allclose(A, np.asarray(jax.jacfwd(lambda x: env.step(x, u0, w0))(x0)), rtol=0, atol=1e-14)
+    assert np.allclose(B, np.asarray(jax.jacfwd(lambda u: env.step(x0, u, w0))(u0)), rtol=0, atol=1e-14)
+    assert np.abs(np.linalg.eigvals(A - B @ env.upright_gain())).max() < 1
+
+
 def test_linear_policy_natural_step_is_the_closed_form_flow_step():
     """With a linear policy a = -Kx + σξ the projected Wasserstein step (CG on Jacobian-vector products) moves K
     along -2E_K and log σ along -2 diag(M): the closed-form flow of THEORY.md section 5 (its Σ part projected onto
@@ -80,8 +92,8 @@ def test_linear_policy_natural_step_is_the_closed_form_flow_step():
 def test_metric_vector_product_is_the_sum_of_per_sample_jacobians(policy):
     """G v by one jvp and one vjp of the batched push-forward against Σ_i w_i J_iᵀ(J_i v) with each J_i formed
     explicitly (``jax.jacfwd`` per sample): the same to round-off, on nonlinear policies (an MLP mean and an
-    implicit push-forward, with a linear skip term); and the compiled solver (as training uses it) gives
-    natural_direction's answer."""
+    implicit push-forward, with a linear skip term); and the compiled CG solver (as training uses it) gives the
+    dense solve of (G + λI)d = v with G assembled from those Jacobians."""
     from jax.flatten_util import ravel_pytree
 
     from otgeom.neural.gradients import metric_vector_product, natural_solver
@@ -97,13 +109,14 @@ def test_metric_vector_product_is_the_sum_of_per_sample_jacobians(policy):
     xi = jax.random.normal(jax.random.PRNGKey(2), (7, 2))
     w = jnp.arange(1.0, 8.0) / 28.0
     v = jax.random.normal(jax.random.PRNGKey(3), flat.shape)
-    explicit = sum(w[i] * (J.T @ (J @ v)) for i in range(7)
-                   for J in [jax.jacfwd(lambda f: pol.push(unravel(f), x[i], xi[i]))(flat)])
+    jacobians = [jax.jacfwd(lambda f, i=i: pol.push(unravel(f), x[i], xi[i]))(flat) for i in range(7)]
+    explicit = sum(w[i] * (J.T @ (J @ v)) for i, J in enumerate(jacobians))
     Gv = metric_vector_product(pol, theta, x, xi, v, weights=w)
     assert np.allclose(np.asarray(Gv), np.asarray(explicit), rtol=1e-12, atol=1e-14)
-    a = natural_direction(pol, theta, x, xi, v, weights=w, damping=1e-3, tol=1e-12)
-    b = natural_solver(pol, damping=1e-3, tol=1e-12)(theta, x, xi, v, w)
-    assert np.allclose(np.asarray(a.direction), np.asarray(b.direction), rtol=1e-12, atol=1e-14)
+    G = sum(w[i] * (J.T @ J) for i, J in enumerate(jacobians))
+    dense = np.linalg.solve(np.asarray(G) + 1e-3 * np.eye(flat.size), np.asarray(v))
+    b = natural_solver(pol, damping=1e-3, tol=1e-13)(theta, x, xi, v, w)
+    assert np.allclose(np.asarray(b.direction), dense, rtol=1e-8, atol=1e-10)  # CG to 1e-13 on κ ≤ ~1e4
     assert b.metric_norm2 == pytest.approx(float(b.direction @ metric_vector_product(pol, theta, x, xi, b.direction,
                                                                                      weights=w)), rel=1e-12)
 
@@ -153,7 +166,7 @@ def test_pathwise_variance_is_zero_for_the_mean_when_Q_is_linear_in_a():
 def test_rollout_estimators_are_the_closed_form_gradient_on_lq():
     """The estimators from simulated futures (no closed form used) against the pathwise estimator with the closed-form
     ∇_aQ, at the same (x, ξ): paired differences.  With a horizon of 160 steps (ρ(A_K)^160 ≈ 3e-6) they agree
-    within the sampling error; with 5 steps the truncation bias is found (measured: paired |z| 25 against 1.5)."""
+    within the sampling error; with 5 steps the truncation bias is found (measured: paired |z| 26 against 1.8)."""
     fam = family("lq", example="dean")
     env = lq_env(fam)
     K = stabilising_gain(fam)
@@ -166,17 +179,13 @@ def test_rollout_estimators_are_the_closed_form_gradient_on_lq():
     xi = jax.random.normal(jax.random.PRNGKey(2), (N, fam.m))
     closed = np.asarray(pathwise_samples(pol, theta, x, xi, lambda xx, aa: jnp.asarray(
         action_value_grad(pt, np.asarray(xx), np.asarray(aa)))))
-
-    def paired_z(samples):
-        d = np.asarray(samples) - closed
-        return float(np.max(np.abs(d.mean(axis=0)) / (d.std(axis=0, ddof=1) / np.sqrt(N))))
-
     long = rollout_samples(env, pol, theta, x, xi, jax.random.PRNGKey(3), horizon=160)
-    assert paired_z(long.pathwise) < 4  # 12 parameters: |z| above 4 by chance has probability below 1e-3
+    # paired |z| over 12 parameters from 2000 independent pairs: above 4 by chance with probability below 1e-3
+    assert estimator_variance(long.pathwise, closed).max_z < 4
     assert estimator_variance(long.score, closed).max_z < 4  # the score-function mean: the same gradient
-    assert estimator_variance(long.pathwise, long.score).ratio < 0.01  # measured 0.004 (the cost-to-go's spread)
+    assert estimator_variance(long.pathwise, long.score).ratio < 0.01  # measured 0.002 (the cost-to-go's spread)
     short = rollout_samples(env, pol, theta, x, xi, jax.random.PRNGKey(3), horizon=5)
-    assert paired_z(short.pathwise) > 10  # a truncated horizon is a biased ∇_aQ, and the witness sees it
+    assert estimator_variance(short.pathwise, closed).max_z > 10  # a truncated horizon biases ∇_aQ: it is seen
 
 
 def test_pathwise_variance_on_the_pendulum_chain():
@@ -185,8 +194,8 @@ def test_pathwise_variance_on_the_pendulum_chain():
     estimators have the same mean and the pathwise variance is a small fraction of the score-function one
     (measured 0.018 at H = 50 and 0.008 at H = 100: it falls like 1/H because the cost-to-go's spread grows with H
     while ∇_aQ_H has converged).  Without the gain the pendulums fall and spin, the dynamics are chaotic, and the
-    pathwise estimator's variance grows exponentially with the horizon: at H = 100 it is larger than the
-    score-function one (measured ratio 42).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
+    pathwise estimator's variance grows exponentially with the horizon: at H = 150 it is far larger than the
+    score-function one (measured ratios 500 to 35000 over three seeds of the states; at H = 100, 6 to 180).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
     env = PendulumChain(k=2)
     N = 1000
     xi = jax.random.normal(jax.random.PRNGKey(2), (N, env.action_dim))
@@ -199,8 +208,8 @@ def test_pathwise_variance_on_the_pendulum_chain():
     falling = MLPGaussian(env.state_dim, env.action_dim, hidden=(8,), std0=0.3)
     theta_f = falling.init(jax.random.PRNGKey(0))
     x_f = sample_states(env, falling, theta_f, jax.random.PRNGKey(1), N)
-    r_f = rollout_samples(env, falling, theta_f, x_f, xi, jax.random.PRNGKey(3), horizon=100)
-    assert estimator_variance(r_f.pathwise, r_f.score).ratio > 1
+    r_f = rollout_samples(env, falling, theta_f, x_f, xi, jax.random.PRNGKey(3), horizon=150)
+    assert estimator_variance(r_f.pathwise, r_f.score).ratio > 10
 
 
 def test_ergodic_estimate_bias_and_mixing_bound_on_lq():

@@ -118,7 +118,8 @@ class PendulumChain:
         :math:`\omega' = \omega + (M\theta + bu)\,dt`, :math:`\theta' = \theta + \omega'dt`."""
         k, dt = self.k, DT
         lap = -2 * np.eye(k) + np.eye(k, k=1) + np.eye(k, k=-1)
-        lap[0, 0] = lap[-1, -1] = -1.0  # free ends
+        lap[0, 0] += 1.0  # free ends: the end's missing neighbour is itself (k = 1: no spring at all)
+        lap[-1, -1] += 1.0
         M = 3 * G / (2 * LENGTH) * np.eye(k) + 3.0 / (MASS * LENGTH ** 2) * self.kappa * lap
         b = 3.0 / (MASS * LENGTH ** 2)
         I = np.eye(k)

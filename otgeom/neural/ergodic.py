@@ -74,15 +74,14 @@ def simulate(env, policy, theta, xi, w, x0=None, states: bool = False):
     return (outs[0].T, *outs[1:])
 
 
-def sample_states(env, policy, theta, key, n: int, burn_in: int = 200, every: int = 5, chains: int = 20):
-    """``n`` states [n, state_dim] visited by the closed loop after ``burn_in`` steps from x_0 = 0: ``chains``
-    trajectories, one state every ``every`` steps (samples of the stationary law ρ for the gradient estimators;
-    DivergenceError when the trajectories blow up)."""
-    per = -(-n // chains)
-    xi, w = noise(key, env, _action_dim(policy, env), chains, burn_in + per * every)
+def sample_states(env, policy, theta, key, n: int, burn_in: int = 200):
+    """``n`` independent states [n, state_dim]: the state after ``burn_in`` steps of ``n`` independent trajectories
+    from x_0 = 0 (samples of the stationary law ρ up to the burn-in's bias; independent, so that the standard
+    errors of the gradient estimators are honest; DivergenceError when the trajectories blow up)."""
+    xi, w = noise(key, env, _action_dim(policy, env), n, burn_in + 1)
     _, norms, xs = simulate(env, policy, theta, xi, w, states=True)
     check_divergence(norms, "state sampling")
-    return xs[burn_in::every].reshape(-1, env.state_dim)[:n]
+    return xs[burn_in]
 
 
 def check_divergence(norms, owner: str = "rollout") -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["LinearGaussian", "MLPGaussian", "ImplicitMLP", "init_mlp", "mlp"]
 
@@ -54,7 +55,7 @@ class LinearGaussian:
 
     def init(self, key=None) -> dict:
         K = jnp.zeros((self.action_dim, self.state_dim)) if self.K0 is None else jnp.asarray(self.K0, jnp.float64)
-        return {"K": K, "log_std": jnp.full(self.action_dim, jnp.log(self.std0))}
+        return {"K": K, "log_std": jnp.full(self.action_dim, np.log(self.std0), dtype=jnp.float64)}
 
     def mean(self, theta, x):
         return -x @ theta["K"].T
@@ -78,7 +79,7 @@ class MLPGaussian:
 
     def init(self, key) -> dict:
         theta = {"mlp": init_mlp(key, (self.state_dim, *self.hidden, self.action_dim)),
-                 "log_std": jnp.full(self.action_dim, jnp.log(self.std0))}
+                 "log_std": jnp.full(self.action_dim, np.log(self.std0), dtype=jnp.float64)}
         if self.linear_init is not None:  # a linear skip term -K0 x, e.g. a stabilising gain to start from
             theta["K"] = jnp.asarray(self.linear_init, jnp.float64)
         return theta

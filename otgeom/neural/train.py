@@ -100,6 +100,9 @@ def train(env, policy, theta0, *, method: str = "natural", steps: int = 100, lr:
         raise ParameterError(f"unknown training method {method!r}; known: {', '.join(METHODS)}")
     if not (steps >= 0 and T > 0 and burn_in >= 0 and batch > 0 and lr > 0):
         raise ParameterError("steps >= 0, T > 0, burn_in >= 0, batch > 0 and lr > 0 are required")
+    flat0, unravel0 = ravel_pytree(theta0)
+    theta0 = unravel0(flat0)  # strong float64 leaves: a weak-typed leaf would change type after the first update and
+    # make every jitted function compile a second time
     opt = None if method == "natural" else _optimizer(method, lr)
     theta, opt_state = theta0, (None if opt is None else opt.init(theta0))
     history: list = []
