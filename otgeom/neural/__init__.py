@@ -12,8 +12,8 @@ closed-form flow need it), which is the one global setting it makes.
 * :mod:`otgeom.neural.ergodic`: the ergodic estimate J_T from a batch of long trajectories after burn-in with a
   batch-means confidence interval, and on ``lq`` its exact bias and a mixing bound;
 * :mod:`otgeom.neural.gradients`: the pathwise (Wasserstein) gradient, the score-function baseline (both also from
-  simulated futures, with their variances compared), and the projected Wasserstein step θ' = θ − η G(θ)⁻¹∇J with G = E[∂_θTᵀ∂_θT] applied matrix-free (conjugate gradients on
-  Jacobian-vector products);
+  simulated futures, with their variances compared), and the projected Wasserstein step θ' = θ − η G(θ)⁻¹∇J with
+  G = E[∂_θTᵀ∂_θT] applied matrix-free (conjugate gradients on Jacobian-vector products);
 * :mod:`otgeom.neural.train`: training with progress, atomic checkpoints, resume, and detection of diverging
   trajectories.
 """
