@@ -195,7 +195,8 @@ def test_pathwise_variance_on_the_pendulum_chain():
     (measured 0.018 at H = 50 and 0.008 at H = 100: it falls like 1/H because the cost-to-go's spread grows with H
     while ∇_aQ_H has converged).  Without the gain the pendulums fall and spin, the dynamics are chaotic, and the
     pathwise estimator's variance grows exponentially with the horizon: at H = 150 it is far larger than the
-    score-function one (measured ratios 500 to 35000 over three seeds of the states; at H = 100, 6 to 180).  The claim "far lower variance" holds where the closed loop contracts, not in general."""
+    score-function one (measured ratios 500 to 35000 over three seeds of the states; at H = 100, 6 to 180).  The
+    claim "far lower variance" holds where the closed loop contracts, not in general."""
     env = PendulumChain(k=2)
     N = 1000
     xi = jax.random.normal(jax.random.PRNGKey(2), (N, env.action_dim))
