@@ -6,8 +6,8 @@ the cost of a step.
               of the learned policy (its σ included) is within 1 % of the Riccati J*, for the projected
               Wasserstein (natural) step, plain gradient descent and Adam on θ, each at three step sizes
               (:data:`STEPS`), and the relative error of K against K* there; then on to 0.1 % (or
-              :data:`MAX_STEPS`).  The seconds are training time only (the closed-form check after each step is not
-              counted; the first step's JIT compilation, about 2 s, is).
+              :data:`MAX_STEPS`).  The seconds are training time only: the closed-form check after each step is not
+              counted; each run's JIT compilation (about 1 s) is, and in the first row JAX's start-up (a few s).
 ``variance``  pathwise against score-function gradient estimators at equal sample counts (one simulated future of
               H steps per sample, :func:`otgeom.neural.gradients.rollout_samples`): on lq (n = 10) and on the
               pendulum chain (k = 10, state dimension 20, MLP policy) held upright by its LQR gain and falling.
