@@ -840,11 +840,12 @@ def _cmd_compare(args) -> int:
 
         print(f"{c.label}: " + (f"J* = {number(c.J_star, 12)} ({c.reference})" if c.J_star is not None else
                                  f"no J* ({c.reference})"))
-        rows = [COMPARE_HEADER[:-1]] + [r[:-1] for r in compare_rows(c)]
+        table = compare_rows(c)
+        rows = [COMPARE_HEADER[:-1]] + [r[:-1] for r in table]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             print("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
-        for r, text in zip(c.results, compare_rows(c)):
+        for r, text in zip(c.results, table):
             if text[-1] != "-":
                 print(f"  {r.method}: {text[-1]}")
     return 0

@@ -39,13 +39,30 @@ def mlp(layers: list[dict], x):
     return x @ layers[-1]["W"] + layers[-1]["b"]
 
 
-def _gaussian_log_prob(mean, log_std, a):
-    z = (a - mean) * jnp.exp(-log_std)
-    return jnp.sum(-0.5 * z ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+def _log_std0(action_dim: int, std0: float):
+    """The initial log standard deviations, strong float64 (a weak-typed leaf would recompile jitted code)."""
+    return jnp.full(action_dim, np.log(std0), dtype=jnp.float64)
+
+
+def _skip(theta, x, out):
+    """``out`` minus the linear skip term K x when θ has one (``linear_init``: e.g. a stabilising gain)."""
+    return out - x @ theta["K"].T if "K" in theta else out
+
+
+class _DiagonalGaussian:
+    """a = mean(θ, x) + exp(log_std) ⊙ ξ: the push-forward and the log-density of a Gaussian with a
+    state-independent diagonal covariance, for any ``mean``."""
+
+    def push(self, theta, x, xi):
+        return self.mean(theta, x) + jnp.exp(theta["log_std"]) * xi
+
+    def log_prob(self, theta, x, a):
+        z = (a - self.mean(theta, x)) * jnp.exp(-theta["log_std"])
+        return jnp.sum(-0.5 * z ** 2 - theta["log_std"] - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
 
 
 @dataclass(frozen=True)
-class LinearGaussian:
+class LinearGaussian(_DiagonalGaussian):
     """a = −K x + exp(log_std) ⊙ ξ."""
 
     state_dim: int
@@ -55,20 +72,14 @@ class LinearGaussian:
 
     def init(self, key=None) -> dict:
         K = jnp.zeros((self.action_dim, self.state_dim)) if self.K0 is None else jnp.asarray(self.K0, jnp.float64)
-        return {"K": K, "log_std": jnp.full(self.action_dim, np.log(self.std0), dtype=jnp.float64)}
+        return {"K": K, "log_std": _log_std0(self.action_dim, self.std0)}
 
     def mean(self, theta, x):
         return -x @ theta["K"].T
 
-    def push(self, theta, x, xi):
-        return self.mean(theta, x) + jnp.exp(theta["log_std"]) * xi
-
-    def log_prob(self, theta, x, a):
-        return _gaussian_log_prob(self.mean(theta, x), theta["log_std"], a)
-
 
 @dataclass(frozen=True)
-class MLPGaussian:
+class MLPGaussian(_DiagonalGaussian):
     """a = μ_θ(x) + exp(log_std) ⊙ ξ, μ an MLP with hidden widths ``hidden``."""
 
     state_dim: int
@@ -79,20 +90,13 @@ class MLPGaussian:
 
     def init(self, key) -> dict:
         theta = {"mlp": init_mlp(key, (self.state_dim, *self.hidden, self.action_dim)),
-                 "log_std": jnp.full(self.action_dim, np.log(self.std0), dtype=jnp.float64)}
+                 "log_std": _log_std0(self.action_dim, self.std0)}
         if self.linear_init is not None:  # a linear skip term -K0 x, e.g. a stabilising gain to start from
             theta["K"] = jnp.asarray(self.linear_init, jnp.float64)
         return theta
 
     def mean(self, theta, x):
-        out = mlp(theta["mlp"], x)
-        return out - x @ theta["K"].T if "K" in theta else out
-
-    def push(self, theta, x, xi):
-        return self.mean(theta, x) + jnp.exp(theta["log_std"]) * xi
-
-    def log_prob(self, theta, x, a):
-        return _gaussian_log_prob(self.mean(theta, x), theta["log_std"], a)
+        return _skip(theta, x, mlp(theta["mlp"], x))
 
 
 @dataclass(frozen=True)
@@ -112,5 +116,4 @@ class ImplicitMLP:
         return theta
 
     def push(self, theta, x, xi):
-        out = mlp(theta["mlp"], jnp.concatenate([x, xi], axis=-1))
-        return out - x @ theta["K"].T if "K" in theta else out
+        return _skip(theta, x, mlp(theta["mlp"], jnp.concatenate([x, xi], axis=-1)))
